@@ -1,0 +1,64 @@
+# The verbs of the project. `make up` and `make test` are the quickstart.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+MONOLITH_PORT ?= 8000
+export PYTHONUNBUFFERED := 1
+
+.PHONY: help venv up migrate seed test test-fast lint fmt bench stage-tags clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements/monolith.txt requirements/dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --upgrade pip
+	@$(PY) -m pip install --quiet -r requirements/dev.txt
+	@touch $@
+
+venv: $(VENV)/.installed ## create .venv and install everything (once)
+
+migrate: venv ## apply the monolith's migrations (SQLite under .data/ unless DATABASE_URL)
+	@$(PY) manage.py migrate --noinput -v0
+
+up: migrate ## run the monolith on :8000 (embedded profile: SQLite under .data/)
+	@echo ""
+	@echo "  Monolith (stage 0)   http://127.0.0.1:$(MONOLITH_PORT)/"
+	@echo "  API                  http://127.0.0.1:$(MONOLITH_PORT)/api/posts/"
+	@echo "  API docs (Swagger)   http://127.0.0.1:$(MONOLITH_PORT)/api/docs/"
+	@echo "  OpenAPI schema       http://127.0.0.1:$(MONOLITH_PORT)/api/schema/"
+	@echo "  Health / readiness   http://127.0.0.1:$(MONOLITH_PORT)/healthz  /readyz"
+	@echo "  Demo data: 'make seed' in another terminal.  Stop: Ctrl-C."
+	@echo ""
+	@$(PY) manage.py runserver 127.0.0.1:$(MONOLITH_PORT)
+
+seed: migrate ## load the demo data set (200 posts, 2,000 comments) with a progress bar
+	@$(PY) manage.py seed $(SEED_ARGS)
+
+test: venv ## the whole suite on PostgreSQL (127.0.0.1:5432), Chromium included
+	@$(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: venv ## the suite without the browser test
+	@$(BIN)/pytest -m "not e2e" $(PYTEST_ARGS)
+
+lint: venv ## ruff (lint + format check) and import-linter (the app boundaries)
+	@$(BIN)/ruff check .
+	@$(BIN)/ruff format --check .
+	@$(BIN)/lint-imports
+
+fmt: venv ## format and autofix
+	@$(BIN)/ruff format .
+	@$(BIN)/ruff check --fix .
+
+bench: venv ## gunicorn (2 sync workers) on PostgreSQL, 1,000 posts / 10,000 comments, wrk
+	@$(PY) bench/run.py $(BENCH_ARGS)
+
+stage-tags: ## tag each Refactor-Stage trailer's newest commit as stage-N-name
+	@bash scripts/stage-tags.sh
+
+clean: ## remove local state (.data/) and caches, keep .venv
+	rm -rf .data .pytest_cache .ruff_cache staticfiles

@@ -1,0 +1,46 @@
+import uuid
+
+import pytest
+
+from monolith.comments import api, selectors, services
+from monolith.comments.models import Comment
+from monolith.comments.tests.factories import CommentFactory
+from monolith.posts.tests.factories import PostFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_comment_create_on_a_post():
+    post = PostFactory()
+    comment = services.comment_create(post_id=post.id, body="Nice post")
+    stored = Comment.objects.get(pk=comment.id)
+    assert stored.post_id == post.id
+    assert stored.body == "Nice post"
+    assert stored.created_at.microsecond % 1000 == 0
+
+
+def test_comment_create_on_an_unknown_post_stores_nothing():
+    with pytest.raises(services.PostNotFound):
+        services.comment_create(post_id=uuid.uuid4(), body="Lost")
+    assert Comment.objects.count() == 0
+
+
+def test_comment_list_is_oldest_first():
+    post = PostFactory()
+    first = services.comment_create(post_id=post.id, body="first")
+    second = services.comment_create(post_id=post.id, body="second")
+    CommentFactory()  # another post's comment
+    assert [c.id for c in selectors.comment_list(post_id=post.id)] == [first.id, second.id]
+
+
+def test_comment_counts_in_one_query(django_assert_num_queries):
+    posts = PostFactory.create_batch(3)
+    CommentFactory.create_batch(3, post=posts[1])
+    with django_assert_num_queries(1):
+        counts = api.comment_counts(post_ids=[p.id for p in posts])
+    assert counts == {posts[1].id: 3}
+
+
+def test_comment_counts_of_nothing_costs_no_query(django_assert_num_queries):
+    with django_assert_num_queries(0):
+        assert api.comment_counts(post_ids=[]) == {}

@@ -1,0 +1,48 @@
+"""HTTP layer of comments."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from monolith.core.pagination import ContractPagination
+from monolith.posts import api as posts_api
+
+from . import selectors, services
+from .serializers import CommentInputSerializer, CommentOutputSerializer
+
+
+class PostCommentsView(APIView):
+    pagination_class = ContractPagination
+
+    @extend_schema(
+        operation_id="comments_list",
+        parameters=[
+            OpenApiParameter("page", int, description="Page number, from 1."),
+            OpenApiParameter("page_size", int, description="Items per page (default 20, max 100)."),
+        ],
+        responses=CommentOutputSerializer(many=True),
+    )
+    def get(self, request, post_id):
+        if not posts_api.post_exists(post_id=post_id):
+            raise NotFound()
+        paginator = ContractPagination()
+        page = paginator.paginate_queryset(
+            selectors.comment_list(post_id=post_id), request, view=self
+        )
+        return paginator.get_paginated_response(CommentOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="comments_create",
+        request=CommentInputSerializer,
+        responses={201: CommentOutputSerializer},
+    )
+    def post(self, request, post_id):
+        serializer = CommentInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            comment = services.comment_create(post_id=post_id, **serializer.validated_data)
+        except services.PostNotFound:
+            raise NotFound() from None
+        return Response(CommentOutputSerializer(comment).data, status=status.HTTP_201_CREATED)

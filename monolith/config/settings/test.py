@@ -1,0 +1,12 @@
+"""Tests run on real PostgreSQL (pytest-django creates test_<NAME>)."""
+
+from .base import *  # noqa: F403
+from .base import database_from_env
+
+DEBUG = False
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+DATABASES = {"default": database_from_env("postgresql://postgres@127.0.0.1:5432/blog_monolith")}
+# Test connections are per-test; persistent ones only hold locks between tests.
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
+WHITENOISE_AUTOREFRESH = True

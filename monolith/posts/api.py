@@ -1,0 +1,32 @@
+"""What the rest of the monolith may know about posts: the seam.
+
+Other apps (comments) call these functions and get plain dataclasses, never
+Post models. Stage 2 keeps these signatures and the comments service replaces
+the calls with HTTP; stage 3 replaces them with a replica fed by events.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from . import selectors
+
+
+@dataclass(frozen=True, slots=True)
+class PostInfo:
+    id: uuid.UUID
+    title: str
+    created_at: datetime
+
+
+def post_exists(*, post_id: uuid.UUID) -> bool:
+    return selectors.post_exists(post_id=post_id)
+
+
+def post_info(*, post_id: uuid.UUID) -> PostInfo | None:
+    post = selectors.post_find(post_id=post_id)
+    if post is None:
+        return None
+    return PostInfo(id=post.id, title=post.title, created_at=post.created_at)

@@ -1,0 +1,35 @@
+import uuid
+
+from django.db import models
+from django.db.models.functions import Length
+from django.db.models.lookups import LessThanOrEqual
+
+from monolith.core.timeutil import now_ms
+
+TITLE_MAX_LENGTH = 200
+BODY_MAX_LENGTH = 20_000
+
+
+class Post(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    title = models.CharField(max_length=TITLE_MAX_LENGTH)
+    body = models.TextField()
+    created_at = models.DateTimeField(default=now_ms, editable=False)
+
+    class Meta:
+        indexes = [
+            # The post list, newest first, reads a page straight off this index.
+            models.Index(fields=["-created_at", "-id"], name="post_newest_first_idx"),
+        ]
+        constraints = [
+            # The API validates first; these keep any other writer honest.
+            models.CheckConstraint(condition=~models.Q(title=""), name="post_title_not_empty"),
+            models.CheckConstraint(condition=~models.Q(body=""), name="post_body_not_empty"),
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Length("body"), BODY_MAX_LENGTH),
+                name="post_body_max_length",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title

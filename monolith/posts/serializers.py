@@ -1,0 +1,18 @@
+from rest_framework import serializers
+
+from monolith.core.serializers import MillisecondDateTimeField, StrictCharField
+
+from .models import BODY_MAX_LENGTH, TITLE_MAX_LENGTH
+
+
+class PostInputSerializer(serializers.Serializer):
+    title = StrictCharField(max_length=TITLE_MAX_LENGTH)
+    body = StrictCharField(max_length=BODY_MAX_LENGTH)
+
+
+class PostOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    title = serializers.CharField(read_only=True)
+    body = serializers.CharField(read_only=True)
+    created_at = MillisecondDateTimeField(read_only=True)
+    comment_count = serializers.IntegerField(read_only=True)

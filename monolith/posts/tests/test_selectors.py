@@ -1,0 +1,45 @@
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from monolith.comments.tests.factories import CommentFactory
+from monolith.core.timeutil import now_ms
+from monolith.posts import api, selectors
+from monolith.posts.tests.factories import PostFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_post_list_is_newest_first_with_ties_broken_by_id():
+    now = now_ms()
+    old = PostFactory(created_at=now - timedelta(days=1))
+    tie_a = PostFactory(created_at=now)
+    tie_b = PostFactory(created_at=now)
+    newest_tie_first = sorted([tie_a, tie_b], key=lambda p: p.id, reverse=True)
+    assert list(selectors.post_list()) == [*newest_tie_first, old]
+
+
+def test_comment_counts_are_attached_in_one_query(django_assert_num_queries):
+    posts = PostFactory.create_batch(3)
+    CommentFactory.create_batch(2, post=posts[0])
+    CommentFactory(post=posts[2])
+    with django_assert_num_queries(1):
+        selectors.post_attach_comment_counts(posts=posts)
+    assert [p.comment_count for p in posts] == [2, 0, 1]
+
+
+def test_post_get_with_comment_count():
+    post = PostFactory()
+    CommentFactory.create_batch(4, post=post)
+    assert selectors.post_get_with_comment_count(post_id=post.id).comment_count == 4
+    assert selectors.post_get_with_comment_count(post_id=uuid.uuid4()) is None
+
+
+def test_api_gives_plain_data_not_models():
+    post = PostFactory()
+    info = api.post_info(post_id=post.id)
+    assert info == api.PostInfo(id=post.id, title=post.title, created_at=post.created_at)
+    assert api.post_exists(post_id=post.id)
+    assert not api.post_exists(post_id=uuid.uuid4())
+    assert api.post_info(post_id=uuid.uuid4()) is None

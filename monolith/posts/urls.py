@@ -1,0 +1,8 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("posts/", views.PostListCreateView.as_view(), name="post-list"),
+    path("posts/<uuid:post_id>/", views.PostDetailView.as_view(), name="post-detail"),
+]

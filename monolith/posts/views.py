@@ -1,0 +1,60 @@
+"""HTTP layer of posts: parse, call a service or selector, render."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from monolith.core.pagination import ContractPagination
+
+from . import selectors, services
+from .serializers import PostInputSerializer, PostOutputSerializer
+
+PAGE_PARAMETERS = [
+    OpenApiParameter("page", int, description="Page number, from 1."),
+    OpenApiParameter("page_size", int, description="Items per page (default 20, max 100)."),
+]
+
+
+class PostListCreateView(APIView):
+    pagination_class = ContractPagination
+
+    @extend_schema(
+        operation_id="posts_list",
+        parameters=PAGE_PARAMETERS,
+        responses=PostOutputSerializer(many=True),
+    )
+    def get(self, request):
+        paginator = ContractPagination()
+        page = paginator.paginate_queryset(selectors.post_list(), request, view=self)
+        selectors.post_attach_comment_counts(posts=page)
+        return paginator.get_paginated_response(PostOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="posts_create",
+        request=PostInputSerializer,
+        responses={201: PostOutputSerializer},
+    )
+    def post(self, request):
+        serializer = PostInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        post = services.post_create(**serializer.validated_data)
+        return Response(PostOutputSerializer(post).data, status=status.HTTP_201_CREATED)
+
+
+class PostDetailView(APIView):
+    @extend_schema(operation_id="posts_retrieve", responses=PostOutputSerializer)
+    def get(self, request, post_id):
+        post = selectors.post_get_with_comment_count(post_id=post_id)
+        if post is None:
+            raise NotFound()
+        return Response(PostOutputSerializer(post).data)
+
+    @extend_schema(operation_id="posts_destroy", responses={204: None})
+    def delete(self, request, post_id):
+        try:
+            services.post_delete(post_id=post_id)
+        except services.PostNotFound:
+            raise NotFound() from None
+        return Response(status=status.HTTP_204_NO_CONTENT)
