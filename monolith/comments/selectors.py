@@ -19,9 +19,8 @@ def comment_counts(*, post_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
         return {}
     rows = (
         Comment.objects.filter(post_id__in=post_ids)
-        .values("post_id")
-        .annotate(n=Count("id"))
-        .values_list("post_id", "n")
         .order_by()
+        .values_list("post_id")
+        .annotate(n=Count("*"))
     )
     return dict(rows)

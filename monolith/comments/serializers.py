@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from monolith.core.serializers import MillisecondDateTimeField, StrictCharField
+from monolith.core.timeutil import format_rfc3339_ms
 
 from .models import BODY_MAX_LENGTH
 
@@ -14,3 +15,12 @@ class CommentOutputSerializer(serializers.Serializer):
     post_id = serializers.UUIDField(read_only=True)
     body = serializers.CharField(read_only=True)
     created_at = MillisecondDateTimeField(read_only=True)
+
+    def to_representation(self, comment):
+        # Same fields and formats as declared, without DRF's per-field walk.
+        return {
+            "id": str(comment.id),
+            "post_id": str(comment.post_id),
+            "body": comment.body,
+            "created_at": format_rfc3339_ms(comment.created_at),
+        }

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from monolith.core.serializers import MillisecondDateTimeField, StrictCharField
+from monolith.core.timeutil import format_rfc3339_ms
 
 from .models import BODY_MAX_LENGTH, TITLE_MAX_LENGTH
 
@@ -16,3 +17,14 @@ class PostOutputSerializer(serializers.Serializer):
     body = serializers.CharField(read_only=True)
     created_at = MillisecondDateTimeField(read_only=True)
     comment_count = serializers.IntegerField(read_only=True)
+
+    def to_representation(self, post):
+        # The post list renders this for every row of every page: a plain dict
+        # with the declared fields and formats, without DRF's per-field walk.
+        return {
+            "id": str(post.id),
+            "title": post.title,
+            "body": post.body,
+            "created_at": format_rfc3339_ms(post.created_at),
+            "comment_count": post.comment_count,
+        }

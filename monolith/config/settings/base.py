@@ -38,10 +38,13 @@ def database_from_env(default_url: str) -> dict:
         conn_health_checks=True,
     )
     if config["ENGINE"] == "django.db.backends.postgresql":
+        options = config.setdefault("OPTIONS", {})
         # A dead database must give a fast 503, not a hang.
-        config.setdefault("OPTIONS", {})["connect_timeout"] = int(
-            os.environ.get("DB_CONNECT_TIMEOUT", "2")
-        )
+        options["connect_timeout"] = int(os.environ.get("DB_CONNECT_TIMEOUT", "2"))
+        # Parameters sent apart from the SQL text: psycopg then prepares the
+        # statements a connection repeats (the list's three queries), and
+        # PostgreSQL stops parsing and planning them on every request.
+        options["server_side_binding"] = env_bool("DB_SERVER_SIDE_BINDING", True)
     elif config["ENGINE"] == "django.db.backends.sqlite3":
         Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
         config["CONN_MAX_AGE"] = 0
