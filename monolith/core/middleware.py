@@ -104,8 +104,11 @@ class ApiJsonErrorsMiddleware:
 
 class RequestBodyLimitMiddleware:
     """413 with a JSON body for a request that announces more than
-    REQUEST_BODY_MAX_BYTES, before anything reads it. Chunked bodies have no
-    length up front; the JSON parser enforces the same limit while reading."""
+    REQUEST_BODY_MAX_BYTES, before anything reads it.
+
+    A chunked body announces no length, and Django reads such a body as empty
+    (a valid post would get "field required"); it gets an honest 411 instead.
+    A proxy in front (nginx) buffers chunked bodies and sends a length."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -118,6 +121,8 @@ class RequestBodyLimitMiddleware:
             return json_error(400, "Invalid Content-Length header.")
         if length > self.limit:
             return json_error(413, f"Request body exceeds {self.limit} bytes.")
+        if not length and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+            return json_error(411, "A Content-Length header is required.")
         return self.get_response(request)
 
 

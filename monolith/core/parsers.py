@@ -2,8 +2,8 @@
 
 DRF's JSONParser reads the request stream itself, so Django's
 DATA_UPLOAD_MAX_MEMORY_SIZE never applies to it, and it accepts any JSON
-value as a body. This one reads at most the limit (chunked bodies included)
-and accepts only a JSON object.
+value as a body. This one reads at most the limit, whatever the stream
+announces, and accepts only a JSON object.
 """
 
 import json
@@ -31,6 +31,8 @@ class LimitedJSONParser(JSONParser):
             data = json.loads(raw.decode(encoding), parse_constant=_reject_constant)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ParseError(f"JSON parse error - {exc}") from exc
+        except RecursionError as exc:  # "[[[[..." nested past Python's stack
+            raise ParseError("JSON parse error - nested too deeply.") from exc
         if not isinstance(data, dict):
             raise ParseError(f"Expected a JSON object, got {type(data).__name__}.")
         return data

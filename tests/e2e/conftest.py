@@ -155,7 +155,8 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
+        # A missing browser is a broken environment, not a reason to pass.
+        pytest.fail(f"{CHROMIUM} is not installed (apt-get install chromium; .ci/run does)")
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:

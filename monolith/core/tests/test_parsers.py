@@ -28,7 +28,10 @@ def test_only_objects_are_accepted(raw):
         parse(raw)
 
 
-@pytest.mark.parametrize("raw", [b"{", b"{'a': 1}", b'{"a": NaN}', b'{"a": Infinity}', b"\xff"])
+@pytest.mark.parametrize(
+    "raw",
+    [b"{", b"{'a': 1}", b'{"a": NaN}', b'{"a": Infinity}', b"\xff", b'{"a": ' + b"[" * 100_000],
+)
 def test_invalid_json_is_a_parse_error(raw):
     with pytest.raises(ParseError):
         parse(raw)
