@@ -11,16 +11,13 @@ migrated, and the monolith is served by gunicorn on a free port for the session.
 from __future__ import annotations
 
 import os
-import secrets
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
+
+from tests.support.live_server import ServerFailed, fresh_database, gunicorn_monolith
 
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # also works under --import-mode=importlib
@@ -28,12 +25,6 @@ if str(HERE) not in sys.path:  # also works under --import-mode=importlib
 
 from contract_support import ApiClient  # noqa: E402
 from contract_support import poll_until as _poll_until  # noqa: E402
-
-REPO_ROOT = HERE.parents[1]
-PG_ADMIN_URL = os.environ.get(
-    "CONTRACT_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-STARTUP_DEADLINE = 30.0
 
 _server_log: dict[str, Path] = {}
 
@@ -63,111 +54,22 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
         terminalreporter.write_line(line)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _db_url(name: str) -> str:
-    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-
-
-def _admin_execute(statement) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(statement)
-
-
-def _tail(path: Path, lines: int = 200) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError as exc:
-        return f"(cannot read {path}: {exc})"
-
-
 @pytest.fixture(scope="session")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     external = os.environ.get("CONTRACT_BASE_URL", "").strip()
     if external:
         yield external.rstrip("/")
         return
-
-    from psycopg import sql
-
-    db_name = f"contract_{secrets.token_hex(6)}"
-    _admin_execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db_name)))
+    log_dir = tmp_path_factory.mktemp("contract-server")
     try:
-        env = {
-            **os.environ,
-            "DATABASE_URL": _db_url(db_name),
-            "DJANGO_SETTINGS_MODULE": "monolith.config.settings.local",
-            "DJANGO_DEBUG": "0",
-            "PYTHONUNBUFFERED": "1",
-        }
-        log_path = tmp_path_factory.mktemp("contract-server") / "server.log"
-        migrate = subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput"],
-            cwd=REPO_ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        if migrate.returncode != 0:
-            pytest.fail(
-                f"migrate failed ({migrate.returncode}):\n{migrate.stdout}\n{migrate.stderr}",
-                pytrace=False,
-            )
-
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}"
-        cmd = [
-            sys.executable, "-m", "gunicorn", "monolith.config.wsgi",
-            "-b", f"127.0.0.1:{port}", "-w", "2", "--no-control-socket", "--access-logfile", "-",
-        ]  # fmt: skip
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(
-                cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-            try:
-                deadline = time.monotonic() + STARTUP_DEADLINE
-                while True:
-                    if proc.poll() is not None:
-                        pytest.fail(
-                            f"gunicorn exited with {proc.returncode}:\n{_tail(log_path)}",
-                            pytrace=False,
-                        )
-                    try:
-                        if (
-                            requests.get(
-                                url + "/healthz", timeout=2, allow_redirects=False
-                            ).status_code
-                            == 200
-                        ):
-                            break
-                    except requests.RequestException:
-                        pass
-                    if time.monotonic() > deadline:
-                        pytest.fail(
-                            f"/healthz not 200 within {STARTUP_DEADLINE:g}s:\n{_tail(log_path)}",
-                            pytrace=False,
-                        )
-                    time.sleep(0.2)
-                _server_log["path"] = log_path
-                yield url
-            finally:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=10)
-    finally:
-        _admin_execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db_name))
-        )
+        with (
+            fresh_database("contract") as database,
+            gunicorn_monolith(database=database, log_dir=log_dir) as server,
+        ):
+            _server_log["path"] = server.log_path
+            yield server.url
+    except ServerFailed as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -10,74 +10,17 @@ that URL (a gateway in later stages) and nothing is started.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 import tempfile
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-PG_ADMIN_URL = os.environ.get("E2E_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+from tests.support.live_server import fresh_database, gunicorn_monolith
+
 CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-STARTUP_DEADLINE_S = 30.0
 KNOWN_COMPONENTS = ("monolith", "posts", "comments", "gateway")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _db_url(name: str) -> str:
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    return f"{base}/{name}"
-
-
-def _admin_execute(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql)
-
-
-def _wait_healthy(base_url: str, proc: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_DEADLINE_S
-    last_error = "no answer yet"
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            log = log_path.read_text(errors="replace")
-            raise RuntimeError(f"gunicorn exited with {proc.returncode} during start-up:\n{log}")
-        try:
-            res = requests.get(f"{base_url}/healthz", timeout=2)
-            if res.status_code == 200:
-                return
-            last_error = f"HTTP {res.status_code}: {res.text[:200]}"
-        except requests.RequestException as exc:
-            last_error = str(exc)
-        time.sleep(0.2)
-    raise RuntimeError(
-        f"{base_url}/healthz not 200 within {STARTUP_DEADLINE_S}s ({last_error}):\n"
-        f"{log_path.read_text(errors='replace')}"
-    )
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")
@@ -91,57 +34,12 @@ def base_url(external_stack: bool, tmp_path_factory: pytest.TempPathFactory) -> 
         yield os.environ["E2E_BASE_URL"].rstrip("/")
         return
 
-    db_name = f"e2e_{uuid.uuid4().hex[:12]}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": _db_url(db_name),
-        "DJANGO_SETTINGS_MODULE": "monolith.config.settings.local",
-        "DJANGO_DEBUG": "0",
-        "PYTHONUNBUFFERED": "1",
-    }
     log_dir = tmp_path_factory.mktemp("monolith")
-    log_path = log_dir / "server.log"
-
-    _admin_execute(f'CREATE DATABASE "{db_name}"')
-    proc = None
-    try:
-        migrate = subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput"],
-            cwd=REPO_ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if migrate.returncode != 0:
-            raise RuntimeError(f"migrate failed:\n{migrate.stdout}\n{migrate.stderr}")
-
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}"
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "monolith.config.wsgi",
-                    "-b",
-                    f"127.0.0.1:{port}",
-                    "-w",
-                    "2",
-                    "--no-control-socket",
-                ],
-                cwd=REPO_ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        _wait_healthy(url, proc, log_path)
-        yield url
-    finally:
-        if proc is not None:
-            _stop(proc)
-        _admin_execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+    with (
+        fresh_database("e2e") as database,
+        gunicorn_monolith(database=database, log_dir=log_dir) as server,
+    ):
+        yield server.url
 
 
 @pytest.fixture(scope="session")

@@ -2,67 +2,22 @@
 never a hang or a 500; liveness stays green. A real gunicorn process pointed
 at a closed port, no mock."""
 
-import os
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.live_server import free_port, gunicorn_monolith
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+UNKNOWN = "4b0c8a37-6f39-4c55-9d0a-d5d3b6a6a111"
 
 
 @pytest.fixture(scope="module")
 def server_without_database(tmp_path_factory):
-    port = free_port()
-    dead_db_port = free_port()  # nothing listens there
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "monolith.config.settings.local",
-        "DJANGO_DEBUG": "0",
-        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{dead_db_port}/blog",
-    }
-    log = (tmp_path_factory.mktemp("dbdown") / "server.log").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "monolith.config.wsgi",
-            "-b",
-            f"127.0.0.1:{port}",
-            "-w",
-            "1",
-            "--no-control-socket",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        pytest.fail("server did not start")
-    yield base
-    process.terminate()
-    process.wait(timeout=10)
+    dead = f"postgresql://postgres@127.0.0.1:{free_port()}/blog"  # nothing listens there
+    log_dir = tmp_path_factory.mktemp("dbdown")
+    with gunicorn_monolith(database=dead, log_dir=log_dir, workers=1, migrate=False) as server:
+        yield server.url
 
 
 def test_liveness_does_not_depend_on_the_database(server_without_database):
@@ -86,8 +41,10 @@ def test_readiness_is_503_naming_the_database(server_without_database):
     [
         ("get", "/api/posts/", None),
         ("post", "/api/posts/", {"title": "t", "body": "b"}),
-        ("get", "/api/posts/4b0c8a37-6f39-4c55-9d0a-d5d3b6a6a111/", None),
-        ("get", "/api/posts/4b0c8a37-6f39-4c55-9d0a-d5d3b6a6a111/comments/", None),
+        ("get", f"/api/posts/{UNKNOWN}/", None),
+        ("delete", f"/api/posts/{UNKNOWN}/", None),
+        ("get", f"/api/posts/{UNKNOWN}/comments/", None),
+        ("post", f"/api/posts/{UNKNOWN}/comments/", {"body": "hello"}),
     ],
 )
 def test_api_calls_get_a_fast_json_503(server_without_database, method, path, payload):
