@@ -6,17 +6,31 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
+from django.db import connection
 from django.db.models import QuerySet
 
 from monolith.comments import api as comments_api
 
-from .models import Post
+from .models import Post, PostTotal
 
 
 def post_list() -> QuerySet[Post]:
     """All posts, newest first; ties (same millisecond) broken by id so that
     every stage orders them the same way."""
     return Post.objects.order_by("-created_at", "-id")
+
+
+def post_total() -> int:
+    """How many posts there are, read from the kept total: O(1)."""
+    # Plain SQL: every list request runs it, and the ORM would spend longer
+    # compiling this one-row lookup than the database spends answering it.
+    with connection.cursor() as cursor:
+        cursor.execute(_TOTAL_SQL, [PostTotal.SINGLETON_ID])
+        row = cursor.fetchone()
+    return row[0] if row else 0
+
+
+_TOTAL_SQL = f"SELECT posts FROM {PostTotal._meta.db_table} WHERE id = %s"  # noqa: S608
 
 
 def post_find(*, post_id: uuid.UUID) -> Post | None:

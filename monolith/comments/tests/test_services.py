@@ -41,6 +41,16 @@ def test_comment_counts_in_one_query(django_assert_num_queries):
     assert counts == {posts[1].id: 3}
 
 
+def test_both_ways_of_counting_agree():
+    posts = PostFactory.create_batch(4)
+    for n, post in enumerate(posts):
+        CommentFactory.create_batch(n, post=post)
+    ids = [p.id for p in posts]
+    expected = {posts[1].id: 1, posts[2].id: 2, posts[3].id: 3}
+    assert selectors._comment_counts_postgresql(ids) == expected
+    assert selectors._comment_counts_orm(ids) == expected
+
+
 def test_comment_counts_of_nothing_costs_no_query(django_assert_num_queries):
     with django_assert_num_queries(0):
         assert api.comment_counts(post_ids=[]) == {}

@@ -35,7 +35,10 @@ def database_from_env(default_url: str) -> dict:
     config = dj_database_url.parse(
         url,
         conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
-        conn_health_checks=True,
+        # Django's default: no ping before reusing a connection (a round trip
+        # per request). After a database restart each worker answers one
+        # request with a 503, drops the broken connection and reconnects.
+        conn_health_checks=env_bool("DB_CONN_HEALTH_CHECKS", False),
     )
     if config["ENGINE"] == "django.db.backends.postgresql":
         options = config.setdefault("OPTIONS", {})

@@ -203,7 +203,7 @@ def test_the_list_costs_three_queries_whatever_the_page_size(
 ):
     for post in PostFactory.create_batch(100):
         CommentFactory(post=post)
-    # COUNT(*) for the paginator, the page itself, one aggregate of comment counts
+    # the kept total, the page itself, one aggregate of comment counts
     with django_assert_num_queries(3):
         response = client.get(f"/api/posts/?page_size={page_size}")
     assert len(response.json()["results"]) == page_size

@@ -43,3 +43,29 @@ def test_api_gives_plain_data_not_models():
     assert api.post_exists(post_id=post.id)
     assert not api.post_exists(post_id=uuid.uuid4())
     assert api.post_info(post_id=uuid.uuid4()) is None
+
+
+def test_the_kept_total_follows_every_writer():
+    from monolith.posts import services
+    from monolith.posts.models import Post
+
+    start = selectors.post_total()
+    PostFactory.create_batch(3)  # plain ORM inserts
+    Post.objects.bulk_create([Post(title=f"bulk {i}", body="b") for i in range(5)])
+    created = services.post_create(title="t", body="b")
+    assert selectors.post_total() == start + 9 == Post.objects.count()
+    services.post_delete(post_id=created.id)
+    Post.objects.filter(title__startswith="bulk").delete()
+    assert selectors.post_total() == start + 3 == Post.objects.count()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_kept_total_survives_a_truncate():
+    from django.core.management import call_command
+
+    from monolith.posts.models import Post
+
+    call_command("flush", "--no-input", verbosity=0)  # TRUNCATE, as test teardown does
+    assert selectors.post_total() == 0
+    PostFactory.create_batch(2)
+    assert selectors.post_total() == 2 == Post.objects.count()
