@@ -101,8 +101,10 @@ def test_list_is_oldest_first_and_paginated(client, post):
     assert first["count"] == 25
     assert len(first["results"]) == 20
     second = client.get(first["next"]).json()
-    bodies = [c["body"] for c in first["results"] + second["results"]]
-    assert bodies == [f"comment {i}" for i in range(25)]
+    listed = first["results"] + second["results"]
+    # Oldest first; two comments in the same millisecond are ordered by id.
+    assert listed == sorted(listed, key=lambda c: (c["created_at"], c["id"]))
+    assert sorted(c["body"] for c in listed) == sorted(f"comment {i}" for i in range(25))
     assert client.get(f"/api/posts/{post.id}/comments/?page=3").status_code == 404
     assert client.get(f"/api/posts/{post.id}/comments/?page=0").status_code == 400
     assert len(client.get(f"/api/posts/{post.id}/comments/?page_size=500").json()["results"]) == 25

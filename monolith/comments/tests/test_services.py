@@ -1,10 +1,12 @@
 import uuid
+from datetime import timedelta
 
 import pytest
 
 from monolith.comments import api, selectors, services
 from monolith.comments.models import Comment
 from monolith.comments.tests.factories import CommentFactory
+from monolith.core.timeutil import now_ms
 from monolith.posts.tests.factories import PostFactory
 
 pytestmark = pytest.mark.django_db
@@ -25,12 +27,18 @@ def test_comment_create_on_an_unknown_post_stores_nothing():
     assert Comment.objects.count() == 0
 
 
-def test_comment_list_is_oldest_first():
+def test_comment_list_is_oldest_first_with_ties_broken_by_id():
     post = PostFactory()
-    first = services.comment_create(post_id=post.id, body="first")
-    second = services.comment_create(post_id=post.id, body="second")
+    now = now_ms()
+    newest = CommentFactory(post=post, created_at=now)
+    oldest = CommentFactory(post=post, created_at=now - timedelta(seconds=5))
+    tied = sorted(
+        CommentFactory.create_batch(2, post=post, created_at=now - timedelta(seconds=1)),
+        key=lambda c: c.id,
+    )
     CommentFactory()  # another post's comment
-    assert [c.id for c in selectors.comment_list(post_id=post.id)] == [first.id, second.id]
+    listed = [c.id for c in selectors.comment_list(post_id=post.id)]
+    assert listed == [oldest.id, tied[0].id, tied[1].id, newest.id]
 
 
 def test_comment_counts_in_one_query(django_assert_num_queries):
