@@ -38,14 +38,10 @@ class ContractPagination(PageNumberPagination):
             return self.page_size
         return min(requested, self.max_page_size)
 
-    def paginate_queryset(self, queryset, request, view=None, count: int | None = None):
-        """``count``, when the caller keeps the total itself, saves the
-        paginator's ``COUNT(*)``, whose cost grows with the table."""
+    def paginate_queryset(self, queryset, request, view=None):
         page_number = _positive_int(request, self.page_query_param) or 1
         page_size = self.get_page_size(request)
         paginator = self.django_paginator_class(queryset, page_size)
-        if count is not None:
-            paginator.count = count  # a cached_property: set, it is never computed
         if page_number > paginator.num_pages:
             raise NotFound("Invalid page.")
         self.page = paginator.page(page_number)

@@ -27,9 +27,7 @@ class PostListCreateView(APIView):
     )
     def get(self, request):
         paginator = ContractPagination()
-        page = paginator.paginate_queryset(
-            selectors.post_list(), request, view=self, count=selectors.post_total()
-        )
+        page = paginator.paginate_queryset(selectors.post_list(), request, view=self)
         selectors.post_attach_comment_counts(posts=page)
         return paginator.get_paginated_response(PostOutputSerializer(page, many=True).data)
 
