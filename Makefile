@@ -9,7 +9,7 @@ PY := $(BIN)/python
 MONOLITH_PORT ?= 8000
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help venv up migrate seed test test-fast lint fmt bench stage-tags clean
+.PHONY: help venv up migrate seed test test-fast lint fmt bench bench-profile stage-tags clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -36,7 +36,8 @@ up: migrate ## run the monolith on :8000 (embedded profile: SQLite under .data/)
 	@echo ""
 	@$(PY) manage.py runserver 127.0.0.1:$(MONOLITH_PORT)
 
-seed: migrate ## load the demo data set (200 posts, 2,000 comments) with a progress bar
+SEED_ARGS ?= --reset
+seed: migrate ## replace all posts and comments with the demo set (200 posts, 2,000 comments)
 	@$(PY) manage.py seed $(SEED_ARGS)
 
 test: venv ## the whole suite on PostgreSQL (127.0.0.1:5432), Chromium included
@@ -57,8 +58,11 @@ fmt: venv ## format and autofix
 bench: venv ## gunicorn (2 sync workers) on PostgreSQL, 1,000 posts / 10,000 comments, wrk
 	@$(PY) bench/run.py $(BENCH_ARGS)
 
+bench-profile: venv ## where a read request's time goes (in-process: SQL, Python, cProfile)
+	@$(PY) bench/profile_endpoints.py $(PROFILE_ARGS)
+
 stage-tags: ## tag each Refactor-Stage trailer's newest commit as stage-N-name
-	@bash scripts/stage-tags.sh
+	@bash scripts/stage-tags.sh $(STAGE_TAGS_ARGS)
 
 clean: ## remove local state (.data/) and caches, keep .venv
 	rm -rf .data .pytest_cache .ruff_cache staticfiles
