@@ -6,6 +6,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from monolith.core import openapi
 from monolith.core.pagination import ContractPagination
 from monolith.posts import api as posts_api
 
@@ -22,7 +23,8 @@ class PostCommentsView(APIView):
             OpenApiParameter("page", int, description="Page number, from 1."),
             OpenApiParameter("page_size", int, description="Items per page (default 20, max 100)."),
         ],
-        responses=CommentOutputSerializer(many=True),
+        responses={200: CommentOutputSerializer(many=True), **openapi.LIST_ERRORS},
+        tags=["comments"],
     )
     def get(self, request, post_id):
         if not posts_api.post_exists(post_id=post_id):
@@ -36,7 +38,8 @@ class PostCommentsView(APIView):
     @extend_schema(
         operation_id="comments_create",
         request=CommentInputSerializer,
-        responses={201: CommentOutputSerializer},
+        responses={201: CommentOutputSerializer, 404: openapi.NOT_FOUND, **openapi.WRITE_ERRORS},
+        tags=["comments"],
     )
     def post(self, request, post_id):
         serializer = CommentInputSerializer(data=request.data)

@@ -22,3 +22,9 @@ class MillisecondDateTimeField(serializers.DateTimeField):
 
     def to_representation(self, value):
         return format_rfc3339_ms(value)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The body of every non-field error: 404, 405, 411, 413, 415, 503..."""
+
+    detail = serializers.CharField()

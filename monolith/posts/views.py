@@ -6,6 +6,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from monolith.core import openapi
 from monolith.core.pagination import ContractPagination
 
 from . import selectors, services
@@ -23,7 +24,7 @@ class PostListCreateView(APIView):
     @extend_schema(
         operation_id="posts_list",
         parameters=PAGE_PARAMETERS,
-        responses=PostOutputSerializer(many=True),
+        responses={200: PostOutputSerializer(many=True), **openapi.LIST_ERRORS},
     )
     def get(self, request):
         paginator = ContractPagination()
@@ -34,7 +35,7 @@ class PostListCreateView(APIView):
     @extend_schema(
         operation_id="posts_create",
         request=PostInputSerializer,
-        responses={201: PostOutputSerializer},
+        responses={201: PostOutputSerializer, **openapi.WRITE_ERRORS},
     )
     def post(self, request):
         serializer = PostInputSerializer(data=request.data)
@@ -44,14 +45,17 @@ class PostListCreateView(APIView):
 
 
 class PostDetailView(APIView):
-    @extend_schema(operation_id="posts_retrieve", responses=PostOutputSerializer)
+    @extend_schema(
+        operation_id="posts_retrieve",
+        responses={200: PostOutputSerializer, 404: openapi.NOT_FOUND},
+    )
     def get(self, request, post_id):
         post = selectors.post_get_with_comment_count(post_id=post_id)
         if post is None:
             raise NotFound()
         return Response(PostOutputSerializer(post).data)
 
-    @extend_schema(operation_id="posts_destroy", responses={204: None})
+    @extend_schema(operation_id="posts_destroy", responses={204: None, 404: openapi.NOT_FOUND})
     def delete(self, request, post_id):
         try:
             services.post_delete(post_id=post_id)
