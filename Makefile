@@ -49,7 +49,7 @@ test-fast: venv ## the suite without the browser test
 lint: venv ## ruff (lint + format check) and import-linter (the app boundaries)
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
-	@$(BIN)/lint-imports
+	@$(BIN)/lint-imports --no-cache
 
 fmt: venv ## format and autofix
 	@$(BIN)/ruff format .
