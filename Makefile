@@ -14,7 +14,7 @@ export PYTHONUNBUFFERED := 1
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements/monolith.txt requirements/dev.txt
+$(VENV)/.installed: requirements/monolith.txt requirements/dev.txt libs/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --upgrade pip
 	@$(PY) -m pip install --quiet -r requirements/dev.txt

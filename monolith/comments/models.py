@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models.functions import Length
 from django.db.models.lookups import LessThanOrEqual
 
-from monolith.core.timeutil import now_ms
+from blogweb.timeutil import now_ms
 
 BODY_MAX_LENGTH = 2_000
 

@@ -6,8 +6,8 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from monolith.core import openapi
-from monolith.core.pagination import ContractPagination
+from blogweb import openapi
+from blogweb.pagination import ContractPagination
 from monolith.posts import api as posts_api
 
 from . import selectors, services

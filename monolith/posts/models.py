@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models.functions import Length
 from django.db.models.lookups import LessThanOrEqual
 
-from monolith.core.timeutil import now_ms
+from blogweb.timeutil import now_ms
 
 TITLE_MAX_LENGTH = 200
 BODY_MAX_LENGTH = 20_000

@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
-from monolith.core.serializers import MillisecondDateTimeField, StrictCharField
-from monolith.core.timeutil import format_rfc3339_ms
+from blogweb.serializers import MillisecondDateTimeField, StrictCharField
+from blogweb.timeutil import format_rfc3339_ms
 
 from .models import BODY_MAX_LENGTH, TITLE_MAX_LENGTH
 

@@ -6,8 +6,8 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from monolith.core import openapi
-from monolith.core.pagination import ContractPagination
+from blogweb import openapi
+from blogweb.pagination import ContractPagination
 
 from . import selectors, services
 from .serializers import PostInputSerializer, PostOutputSerializer

@@ -1,7 +1,7 @@
 import factory
 
+from blogweb.timeutil import now_ms
 from monolith.comments.models import Comment
-from monolith.core.timeutil import now_ms
 from monolith.posts.tests.factories import PostFactory
 
 

@@ -3,10 +3,10 @@ from datetime import timedelta
 
 import pytest
 
+from blogweb.timeutil import now_ms
 from monolith.comments import api, selectors, services
 from monolith.comments.models import Comment
 from monolith.comments.tests.factories import CommentFactory
-from monolith.core.timeutil import now_ms
 from monolith.posts.tests.factories import PostFactory
 
 pytestmark = pytest.mark.django_db

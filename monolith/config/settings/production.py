@@ -9,8 +9,9 @@ import os
 
 from django.core.exceptions import ImproperlyConfigured
 
+from blogweb.settings import env_bool, env_list
+
 from .base import *  # noqa: F403
-from .base import env_bool, env_list
 
 
 def _required(name: str) -> str:

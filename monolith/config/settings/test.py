@@ -1,7 +1,8 @@
 """Tests run on real PostgreSQL (pytest-django creates test_<NAME>)."""
 
+from blogweb.settings import database_from_env
+
 from .base import *  # noqa: F403
-from .base import database_from_env
 
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]

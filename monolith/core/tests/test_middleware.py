@@ -5,7 +5,7 @@ import uuid
 import pytest
 from django.test import Client
 
-from monolith.core.logging import JsonFormatter
+from blogweb.logging import JsonFormatter
 
 pytestmark = pytest.mark.django_db
 
@@ -50,9 +50,9 @@ def test_an_insane_client_request_id_is_replaced(client):
 
 
 def test_one_json_access_log_line_per_request(client, caplog):
-    with caplog.at_level(logging.INFO, logger="monolith.access"):
+    with caplog.at_level(logging.INFO, logger="blog.access"):
         client.get("/api/posts/?page=1", headers={"X-Request-ID": "log-me-1"})
-    lines = [r for r in caplog.records if r.name == "monolith.access"]
+    lines = [r for r in caplog.records if r.name == "blog.access"]
     assert len(lines) == 1
     record = lines[0]
     assert record.request_id == "log-me-1"

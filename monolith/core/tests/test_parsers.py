@@ -3,7 +3,7 @@ import io
 import pytest
 from rest_framework.exceptions import ParseError
 
-from monolith.core.parsers import LimitedJSONParser, RequestTooLarge
+from blogweb.parsers import LimitedJSONParser, RequestTooLarge
 
 
 def parse(raw: bytes):

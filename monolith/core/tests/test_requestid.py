@@ -2,7 +2,7 @@ import uuid
 
 import pytest
 
-from monolith.core.requestid import accept_or_generate
+from blogweb.requestid import accept_or_generate
 
 
 @pytest.mark.parametrize(

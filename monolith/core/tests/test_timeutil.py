@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from monolith.core.timeutil import format_rfc3339_ms, now_ms, truncate_to_ms
+from blogweb.timeutil import format_rfc3339_ms, now_ms, truncate_to_ms
 
 
 def test_truncate_keeps_whole_milliseconds_only():

@@ -6,7 +6,7 @@ import django.db.models.functions.text
 import django.db.models.lookups
 from django.db import migrations, models
 
-import monolith.core.timeutil
+import blogweb.timeutil
 
 
 class Migration(migrations.Migration):
@@ -28,7 +28,7 @@ class Migration(migrations.Migration):
                 ("body", models.TextField()),
                 (
                     "created_at",
-                    models.DateTimeField(default=monolith.core.timeutil.now_ms, editable=False),
+                    models.DateTimeField(default=blogweb.timeutil.now_ms, editable=False),
                 ),
             ],
             options={

@@ -1,6 +1,6 @@
 import factory
 
-from monolith.core.timeutil import now_ms
+from blogweb.timeutil import now_ms
 from monolith.posts.models import Post
 
 

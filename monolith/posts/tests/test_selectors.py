@@ -3,8 +3,8 @@ from datetime import timedelta
 
 import pytest
 
+from blogweb.timeutil import now_ms
 from monolith.comments.tests.factories import CommentFactory
-from monolith.core.timeutil import now_ms
 from monolith.posts import api, selectors
 from monolith.posts.tests.factories import PostFactory
 

@@ -1,9 +1,9 @@
-"""The monolith's middleware layer.
+"""The middleware layer of the HTTP contract.
 
-In a monolith, routing, middleware, business logic and data access run in
-one process, and these few classes apply to every request of every app at
-once. After the split, each service and the gateway carry their own copy of
-this layer; the contract (headers, JSON errors, body limit) must not change.
+In the monolith these few classes apply to every request of every app at
+once. After the split every service runs the same layer (this package is
+installed into each), so the contract's headers, JSON errors and body limit
+cannot drift apart between stages.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from .requestid import REQUEST_ID_HEADER, accept_or_generate, current_request_id
 
-access_log = logging.getLogger("monolith.access")
+access_log = logging.getLogger("blog.access")
 
 API_PREFIX = "/api/"
+DEFAULT_BODY_MAX_BYTES = 1024 * 1024
 # The texts DRF uses, so an error reads the same whoever produced it.
 _DEFAULT_DETAIL = {404: "Not found.", 500: "Internal server error."}
 
@@ -112,7 +113,7 @@ class RequestBodyLimitMiddleware:
 
     def __init__(self, get_response):
         self.get_response = get_response
-        self.limit = settings.REQUEST_BODY_MAX_BYTES
+        self.limit = getattr(settings, "REQUEST_BODY_MAX_BYTES", DEFAULT_BODY_MAX_BYTES)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         try:

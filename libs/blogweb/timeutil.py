@@ -1,7 +1,7 @@
 """Timestamps with millisecond precision.
 
 MongoDB keeps milliseconds, and the contract renders exactly three fractional
-digits, so the monolith truncates at creation: a value read back from any
+digits, so every writer truncates at creation: a value read back from any
 stage then compares equal.
 """
 

@@ -13,6 +13,8 @@ from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import JSONParser
 
+from .middleware import DEFAULT_BODY_MAX_BYTES
+
 
 class RequestTooLarge(APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
@@ -22,7 +24,7 @@ class RequestTooLarge(APIException):
 
 class LimitedJSONParser(JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
-        limit = settings.REQUEST_BODY_MAX_BYTES
+        limit = getattr(settings, "REQUEST_BODY_MAX_BYTES", DEFAULT_BODY_MAX_BYTES)
         raw = stream.read(limit + 1) if stream is not None else b""
         if len(raw) > limit:
             raise RequestTooLarge(f"Request body exceeds {limit} bytes.")

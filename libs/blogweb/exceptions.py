@@ -9,15 +9,11 @@ from rest_framework.exceptions import ErrorDetail
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-logger = logging.getLogger("monolith.errors")
+from .errors import DependencyUnavailable
 
+__all__ = ["DependencyUnavailable", "api_exception_handler"]
 
-class DependencyUnavailable(Exception):
-    """A dependency (database, another service) cannot answer now."""
-
-    def __init__(self, dependency: str):
-        super().__init__(dependency)
-        self.dependency = dependency
+logger = logging.getLogger("blog.errors")
 
 
 def _flatten(detail) -> str:

@@ -1,0 +1,106 @@
+"""Settings helpers shared by the monolith and the services (12-factor: every
+external address from the environment with a safe local default)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+CONTRACT_MIDDLEWARE = [
+    "blogweb.middleware.RequestIdMiddleware",
+    "blogweb.middleware.AccessLogMiddleware",
+    "blogweb.middleware.ApiJsonErrorsMiddleware",
+    "blogweb.middleware.RequestBodyLimitMiddleware",
+    "blogweb.middleware.ApiTrailingSlashMiddleware",
+]
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def database_from_env(default_url: str) -> dict:
+    """DATABASE_URL selects the database; unset means ``default_url``."""
+    url = os.environ.get("DATABASE_URL") or default_url
+    config = dj_database_url.parse(
+        url,
+        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
+        # Django's default: no ping before reusing a connection (a round trip
+        # per request). After a database restart each worker answers one
+        # request with a 503, drops the broken connection and reconnects.
+        conn_health_checks=env_bool("DB_CONN_HEALTH_CHECKS", False),
+    )
+    if config["ENGINE"] == "django.db.backends.postgresql":
+        options = config.setdefault("OPTIONS", {})
+        # A dead database must give a fast 503, not a hang.
+        options["connect_timeout"] = int(os.environ.get("DB_CONNECT_TIMEOUT", "2"))
+        # Parameters sent apart from the SQL text: psycopg then prepares the
+        # statements a connection repeats, and PostgreSQL stops parsing and
+        # planning them on every request.
+        options["server_side_binding"] = env_bool("DB_SERVER_SIDE_BINDING", True)
+    elif config["ENGINE"] == "django.db.backends.sqlite3":
+        Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+        config["CONN_MAX_AGE"] = 0
+    return config
+
+
+def contract_rest_framework() -> dict:
+    return {
+        "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+        "DEFAULT_PARSER_CLASSES": ["blogweb.parsers.LimitedJSONParser"],
+        "DEFAULT_AUTHENTICATION_CLASSES": [],
+        "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+        "UNAUTHENTICATED_USER": None,
+        "EXCEPTION_HANDLER": "blogweb.exceptions.api_exception_handler",
+        "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+        "DEFAULT_PAGINATION_CLASS": "blogweb.pagination.ContractPagination",
+        "PAGE_SIZE": 20,
+    }
+
+
+def spectacular_settings(title: str, description: str) -> dict:
+    return {
+        "TITLE": title,
+        "DESCRIPTION": description,
+        "VERSION": "1.0.0",
+        "SERVE_INCLUDE_SCHEMA": False,
+        "SWAGGER_UI_DIST": "SIDECAR",
+        "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+        "REDOC_DIST": "SIDECAR",
+    }
+
+
+def logging_config() -> dict:
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request_id": {"()": "blogweb.logging.RequestIdFilter"}},
+        "formatters": {"json": {"()": "blogweb.logging.JsonFormatter"}},
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stdout",
+                "formatter": "json",
+                "filters": ["request_id"],
+            }
+        },
+        "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+        "loggers": {
+            # Errors are logged once, by blogweb's exception handling, with the request id.
+            "django.request": {"level": "CRITICAL"},
+            "django.server": {"level": "WARNING"},
+            "blog.access": {"level": "INFO" if env_bool("ACCESS_LOG", True) else "WARNING"},
+        },
+    }
