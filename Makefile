@@ -9,7 +9,7 @@ PY := $(BIN)/python
 MONOLITH_PORT ?= 8000
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help venv up migrate seed test test-fast lint fmt bench bench-profile stage-tags clean
+.PHONY: help venv up migrate seed test test-fast lint fmt bench bench-profile gateway gateway-conf gateway-nginx stage-tags clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -60,6 +60,19 @@ bench: venv ## gunicorn (2 sync workers) on PostgreSQL, 1,000 posts / 10,000 com
 
 bench-profile: venv ## where a read request's time goes (in-process: SQL, Python, cProfile)
 	@$(PY) bench/profile_endpoints.py $(PROFILE_ARGS)
+
+STAGE ?= 1
+GATEWAY_PORT ?= 8080
+
+gateway: venv ## the dev router for STAGE on :8080 (embedded profile, no nginx)
+	@$(PY) -m gateway.devrouter --stage $(STAGE) --listen 127.0.0.1:$(GATEWAY_PORT)
+
+gateway-conf: venv ## render nginx.conf for STAGE into .data/gateway/
+	@mkdir -p .data/gateway
+	@$(PY) -m gateway.render --stage $(STAGE) --listen 127.0.0.1:$(GATEWAY_PORT) --out .data/gateway/nginx.conf
+
+gateway-nginx: gateway-conf ## real nginx with the rendered config (foreground, Ctrl-C stops)
+	@nginx -p $(CURDIR)/.data/gateway -c $(CURDIR)/.data/gateway/nginx.conf
 
 stage-tags: ## tag each Refactor-Stage trailer's newest commit as stage-N-name
 	@bash scripts/stage-tags.sh $(STAGE_TAGS_ARGS)

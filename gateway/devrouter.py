@@ -1,0 +1,614 @@
+"""The dev router: the gateway's route table served in pure Python, for the
+embedded profile where there is no nginx.
+
+    python -m gateway.devrouter --stage 2 --listen 127.0.0.1:8080 [--shadow]
+
+Same behaviour as the rendered nginx.conf (gateway/render.py): same routes,
+``Host`` passed as sent (port kept), ``X-Forwarded-For/Proto/Host``,
+``X-Request-ID`` echoed when sane else generated, upstream ``X-Served-By``
+passed through, JSON 404/405/413/503/504 answered by the gateway with
+``X-Served-By: gateway``, 1 s connect timeout and a bounded read timeout,
+responses streamed, no redirects, the ``ui`` upstream served from ``web/``.
+
+``--shadow`` (parallel run): a shadowed read goes to both its primary (the
+old owner, whose answer the client gets) and its shadow (the new owner); the
+two answers are compared on status, media type and body (JSON parsed, so key
+order and whitespace do not count; headers such as X-Served-By, X-Request-ID
+and Date are ignored). Each mismatch is logged as one JSON line; the counts
+are at ``GET /_gateway/shadow``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from . import routes as rt
+
+logger = logging.getLogger("gateway.devrouter")
+
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+}
+# Request headers the router sets itself.
+REPLACED_REQUEST = {"host", "content-length", "x-request-id", "x-forwarded-proto", "expect"}
+CHUNK = 64 * 1024
+SHADOW_BODY_LIMIT = 10 * 1024 * 1024
+DRAIN_LIMIT = 8 * 1024 * 1024  # read and drop an oversized body up to this, then 413
+CONTENT_TYPES = {
+    "html": "text/html",
+    "css": "text/css",
+    "js": "text/javascript",
+    "svg": "image/svg+xml",
+    "ico": "image/x-icon",
+    "png": "image/png",
+    "json": "application/json",
+    "map": "application/json",
+    "webmanifest": "application/manifest+json",
+    "txt": "text/plain",
+}
+_SANE = re.compile(rt.SANE_REQUEST_ID)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BadRequest(Exception):
+    pass
+
+
+class ShadowStats:
+    """Counts of the parallel run, shared by the handler threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.matches = 0
+        self.mismatches = 0
+        self.errors = 0
+        self.recent: deque[dict[str, Any]] = deque(maxlen=20)
+
+    def record(self, outcome: str, entry: dict[str, Any] | None = None) -> None:
+        with self._lock:
+            if outcome == "match":
+                self.matches += 1
+            elif outcome == "mismatch":
+                self.mismatches += 1
+                if entry:
+                    self.recent.append(entry)
+            else:
+                self.errors += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "matches": self.matches,
+                "mismatches": self.mismatches,
+                "errors": self.errors,
+                "recent_mismatches": list(self.recent),
+            }
+
+
+class Upstreams:
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        self.addr = {name: rt.upstream_hostport(name, env) for name in rt.HTTP_UPSTREAMS}
+        self.ui_dir = rt.ui_dir(env)
+
+
+class RouterServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        stage: int,
+        *,
+        shadow: bool = False,
+        env: dict[str, str] | None = None,
+        connect_timeout: float = rt.CONNECT_TIMEOUT_S,
+        read_timeout: float = rt.READ_TIMEOUT_S,
+    ) -> None:
+        self.table = rt.table(stage, shadow=shadow)
+        self.upstreams = Upstreams(env)
+        self.stats = ShadowStats()
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        super().__init__(address, Handler)
+
+
+def _media_type(value: str | None) -> str:
+    return (value or "").split(";")[0].strip().lower()
+
+
+def _comparable(status: int, content_type: str | None, body: bytes) -> tuple[Any, ...]:
+    if _media_type(content_type) == "application/json" or body[:1] in (b"{", b"["):
+        try:
+            return (status, _media_type(content_type), json.loads(body or b"null"))
+        except ValueError:
+            pass
+    return (status, _media_type(content_type), body)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: RouterServer
+    server_version = "gateway-devrouter"
+
+    # -- plumbing -----------------------------------------------------------
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.info("%s %s", self.address_string(), format % args)
+
+    def send_response_only(self, code: int, message: str | None = None) -> None:
+        logger.info(
+            '%s "%s" %s up=%s rid=%s',
+            self.address_string(),
+            getattr(self, "requestline", ""),
+            code,
+            getattr(self, "upstream_name", "none"),
+            getattr(self, "request_id", "-"),
+        )
+        super().send_response_only(code, message)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The stdlib's own errors (bad request line, unknown method, ...) in
+        JSON too, never its HTML page."""
+        if not hasattr(self, "request_id"):
+            self.request_id = self._request_id()
+        phrase = self.responses.get(code, ("Error",))[0]
+        self._send_json(code, {"detail": message or phrase}, close=True)
+
+    def handle_expect_100(self) -> bool:
+        """``Expect: 100-continue`` with a body over the limit: 413 at once,
+        before the client sends the body (nginx does the same)."""
+        try:
+            too_large = int(self.headers.get("Content-Length") or 0) > rt.MAX_BODY_BYTES
+        except ValueError:
+            too_large = False
+        if too_large:
+            self.request_id = self._request_id()
+            self._send_json(413, {"detail": "Request body too large (limit 1 MB)."}, close=True)
+            return False
+        return super().handle_expect_100()
+
+    def _dispatch(self) -> None:
+        self.request_id = self._request_id()
+        self.upstream_name = "none"
+        try:
+            self._route()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _dispatch
+
+    def _request_id(self) -> str:
+        headers = getattr(self, "headers", None)
+        incoming = headers.get("X-Request-ID") if headers is not None else None
+        if incoming and _SANE.fullmatch(incoming):
+            return incoming
+        return uuid.uuid4().hex
+
+    def _send_json(self, status: int, body: dict[str, Any], *, close: bool = False) -> None:
+        data = json.dumps(body).encode()
+        self.send_response_only(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Date", self.date_time_string())
+        self.send_header("X-Served-By", "gateway")
+        self.send_header("X-Request-ID", self.request_id)
+        self.send_header("Cache-Control", "no-store")
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        if getattr(self, "command", None) != "HEAD":
+            self.wfile.write(data)
+
+    def _read_body(self) -> bytes | None:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._read_chunked()
+        length = self.headers.get("Content-Length")
+        if length is None:
+            return None
+        try:
+            n = int(length)
+        except ValueError:
+            raise BadRequest("Invalid Content-Length.") from None
+        if n < 0:
+            raise BadRequest("Invalid Content-Length.")
+        if n > rt.MAX_BODY_BYTES:
+            if n <= DRAIN_LIMIT:  # let the client finish sending, so it reads the 413
+                remaining = n
+                while remaining > 0:
+                    got = self.rfile.read(min(CHUNK, remaining))
+                    if not got:
+                        break
+                    remaining -= len(got)
+            raise BodyTooLarge
+        return self.rfile.read(n)
+
+    def _read_chunked(self) -> bytes:
+        parts: list[bytes] = []
+        total = 0
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";")[0].strip(), 16)
+            except ValueError:
+                raise BadRequest("Invalid chunked body.") from None
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass
+                return b"".join(parts)
+            total += size
+            if total > rt.MAX_BODY_BYTES:
+                raise BodyTooLarge
+            parts.append(self.rfile.read(size))
+            self.rfile.readline(1024)
+
+    # -- routing ------------------------------------------------------------
+
+    def _route(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == "/_gateway/shadow" and self.command in ("GET", "HEAD"):
+            snap = self.server.stats.snapshot()
+            snap.update(
+                stage=self.server.table.stage.number, shadow_mode=self.server.table.shadow_mode
+            )
+            self._send_json(200, snap)
+            return
+        upstream, group = self.server.table.resolve(self.command, path)
+        if upstream is None:
+            self._discard_body()
+            if group is None:
+                self._send_json(404, {"detail": "No route for this path."})
+            else:
+                self._send_json(405, {"detail": "Method not allowed on this route."})
+            return
+        if upstream == "gateway":
+            self._discard_body()
+            self._own(path)
+            return
+        if upstream == "ui":
+            self._discard_body()
+            self._serve_ui(path)
+            return
+        self.upstream_name = upstream
+        try:
+            body = self._read_body()
+        except BodyTooLarge:
+            self._send_json(413, {"detail": "Request body too large (limit 1 MB)."}, close=True)
+            return
+        except BadRequest as exc:
+            self._send_json(400, {"detail": str(exc)}, close=True)
+            return
+        shadow = self.server.table.shadow_for(self.command, path)
+        if shadow:
+            self._proxy_with_shadow(upstream, shadow, body)
+        else:
+            self._proxy(upstream, body)
+
+    def _discard_body(self) -> None:
+        try:
+            self._read_body()
+        except (BodyTooLarge, BadRequest):
+            self.close_connection = True
+
+    def _own(self, path: str) -> None:
+        if path == "/readyz":
+            checks = {name: self._probe(name) for name in self.server.table.upstreams()}
+            failed = sorted(name for name, result in checks.items() if result != "ok")
+            if failed:
+                detail = f"Not ready: {', '.join(failed)} unavailable."
+                body = {"status": "unavailable", "detail": detail, "checks": checks}
+                self._send_json(503, body)
+            else:
+                self._send_json(200, {"status": "ok", "checks": checks})
+            return
+        self._send_json(200, {"status": "ok"})
+
+    def _probe(self, name: str) -> str:
+        host, port = self.server.upstreams.addr[name]
+        conn = http.client.HTTPConnection(host, port, timeout=self.server.connect_timeout)
+        try:
+            conn.request("GET", "/healthz", headers={"X-Request-ID": self.request_id})
+            status = conn.getresponse().status
+        except OSError as exc:
+            return f"unavailable: {type(exc).__name__}"
+        finally:
+            conn.close()
+        return "ok" if status == 200 else f"unavailable: HTTP {status}"
+
+    def _serve_ui(self, path: str) -> None:
+        root = self.server.upstreams.ui_dir
+        rel = "index.html" if path.endswith("/") else path.lstrip("/")
+        target = (root / rel).resolve()
+        if target.is_dir():
+            target = target / "index.html"
+        if not target.is_relative_to(root) or not target.is_file():
+            self._send_json(404, {"detail": "No route for this path."})
+            return
+        ext = target.suffix.lstrip(".").lower()
+        size = target.stat().st_size
+        self.send_response_only(200)
+        self.send_header("Content-Type", CONTENT_TYPES.get(ext, "application/octet-stream"))
+        self.send_header("Content-Length", str(size))
+        self.send_header("Date", self.date_time_string())
+        self.send_header("X-Served-By", "gateway")
+        self.send_header("X-Request-ID", self.request_id)
+        self.end_headers()
+        if self.command != "HEAD":
+            with Path(target).open("rb") as fh:
+                while chunk := fh.read(CHUNK):
+                    self.wfile.write(chunk)
+
+    # -- proxying -----------------------------------------------------------
+
+    def _upstream_headers(self, body: bytes | None) -> list[tuple[str, str]]:
+        named_in_connection = {
+            h.strip().lower() for h in (self.headers.get("Connection") or "").split(",")
+        }
+        out: list[tuple[str, str]] = []
+        xff = None
+        for key, value in self.headers.items():
+            low = key.lower()
+            if low in HOP_BY_HOP or low in named_in_connection or low in REPLACED_REQUEST:
+                continue
+            if low == "x-forwarded-for":
+                xff = value if xff is None else f"{xff}, {value}"
+                continue
+            out.append((key, value))
+        client = self.client_address[0]
+        host = self.headers.get("Host") or f"{self.server.server_address[0]}"
+        out += [
+            ("Host", host),
+            ("X-Forwarded-For", f"{xff}, {client}" if xff else client),
+            ("X-Forwarded-Proto", "http"),
+            ("X-Request-ID", self.request_id),
+            ("Connection", "close"),
+        ]
+        if "x-forwarded-host" not in {k.lower() for k, _ in out}:
+            out.append(("X-Forwarded-Host", host))
+        if body is not None:
+            out.append(("Content-Length", str(len(body))))
+        return out
+
+    def _open(
+        self, upstream: str, body: bytes | None, extra: list[tuple[str, str]] | None = None
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        """Send the request upstream; raise ConnectionError (-> 503) or
+        TimeoutError (-> 504)."""
+        host, port = self.server.upstreams.addr[upstream]
+        conn = http.client.HTTPConnection(host, port, timeout=self.server.connect_timeout)
+        try:
+            conn.connect()
+        except OSError as exc:
+            conn.close()
+            raise ConnectionError(str(exc)) from exc
+        assert conn.sock is not None  # noqa: S101 (connect() set it)
+        conn.sock.settimeout(self.server.read_timeout)
+        try:
+            conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+            for key, value in self._upstream_headers(body) + (extra or []):
+                conn.putheader(key, value)
+            conn.endheaders(body)
+            return conn, conn.getresponse()
+        except TimeoutError as exc:
+            conn.close()
+            raise TimeoutError(str(exc)) from exc
+        except OSError as exc:  # reset, refused mid-way, RemoteDisconnected, ...
+            conn.close()
+            raise ConnectionError(str(exc)) from exc
+        except http.client.HTTPException as exc:
+            conn.close()
+            raise ConnectionError(str(exc)) from exc
+
+    def _upstream_error(self, exc: Exception) -> None:
+        up = self.upstream_name
+        if isinstance(exc, TimeoutError):
+            self._send_json(504, {"detail": "Upstream timed out.", "upstream": up})
+        else:
+            self._send_json(503, {"detail": "Upstream unavailable.", "upstream": up})
+
+    def _response_headers(self, resp: http.client.HTTPResponse) -> list[tuple[str, str]]:
+        named = {h.strip().lower() for h in (resp.getheader("Connection") or "").split(",")}
+        out = []
+        for key, value in resp.getheaders():
+            low = key.lower()
+            if low in HOP_BY_HOP or low in named or low in ("x-request-id", "content-length"):
+                continue
+            out.append((key, value))
+        out.append(("X-Request-ID", self.request_id))
+        return out
+
+    def _proxy(self, upstream: str, body: bytes | None) -> None:
+        try:
+            conn, resp = self._open(upstream, body)
+        except (ConnectionError, TimeoutError) as exc:
+            self._upstream_error(exc)
+            return
+        try:
+            self.send_response_only(resp.status, resp.reason)
+            for key, value in self._response_headers(resp):
+                self.send_header(key, value)
+            length = resp.getheader("Content-Length")
+            no_body = self.command == "HEAD" or resp.status in (204, 304) or resp.status < 200
+            if length is not None:
+                self.send_header("Content-Length", length)
+            elif not no_body:
+                # Unknown length: stream until the upstream ends, then close.
+                self.send_header("Connection", "close")
+                self.close_connection = True
+            self.end_headers()
+            if no_body:
+                return
+            try:
+                while chunk := resp.read1(CHUNK):
+                    self.wfile.write(chunk)
+                    self.wfile.flush()
+            except OSError:  # upstream died or timed out mid-body: cut the client off
+                self.close_connection = True
+        finally:
+            conn.close()
+
+    def _fetch(
+        self, upstream: str, body: bytes | None, extra: list[tuple[str, str]] | None = None
+    ) -> tuple[int, str, list[tuple[str, str]], bytes]:
+        conn, resp = self._open(upstream, body, extra)
+        try:
+            data = resp.read(SHADOW_BODY_LIMIT + 1)
+            if len(data) > SHADOW_BODY_LIMIT:
+                raise ConnectionError("response too large to compare")
+            return resp.status, resp.reason, self._response_headers(resp), data
+        except OSError as exc:
+            raise ConnectionError(str(exc)) from exc
+        finally:
+            conn.close()
+
+    def _proxy_with_shadow(self, primary: str, shadow: rt.Shadow, body: bytes | None) -> None:
+        result: dict[str, Any] = {}
+
+        def run_shadow() -> None:
+            started = time.monotonic()
+            try:
+                result["answer"] = self._fetch(shadow.shadow, body, [("X-Gateway-Shadow", "1")])
+            except (ConnectionError, TimeoutError) as exc:
+                result["error"] = f"{type(exc).__name__}: {exc}"
+            result["ms"] = round((time.monotonic() - started) * 1000, 1)
+
+        worker = threading.Thread(target=run_shadow, daemon=True)
+        worker.start()
+        try:
+            status, reason, headers, data = self._fetch(primary, body)
+        except (ConnectionError, TimeoutError) as exc:
+            self._upstream_error(exc)
+            threading.Thread(
+                target=self._compare, args=(worker, result, primary, shadow, None), daemon=True
+            ).start()
+            return
+        self.send_response_only(status, reason)
+        for key, value in headers:
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+        answer = (status, {k.lower(): v for k, v in headers}.get("content-type"), data)
+        threading.Thread(
+            target=self._compare, args=(worker, result, primary, shadow, answer), daemon=True
+        ).start()
+
+    def _compare(
+        self,
+        worker: threading.Thread,
+        result: dict[str, Any],
+        primary: str,
+        shadow: rt.Shadow,
+        answer: tuple[int, str | None, bytes] | None,
+    ) -> None:
+        worker.join(self.server.connect_timeout + self.server.read_timeout + 1)
+        stats = self.server.stats
+        base = {
+            "event": "shadow_mismatch",
+            "request_id": self.request_id,
+            "method": self.command,
+            "path": self.path,
+            "route": shadow.name,
+            "primary": primary,
+            "shadow": shadow.shadow,
+        }
+        if answer is None or "answer" not in result:
+            stats.record("error")
+            entry = {**base, "event": "shadow_error", "error": result.get("error", "primary")}
+            logger.warning(json.dumps(entry))
+            return
+        s_status, _, s_headers, s_data = result["answer"]
+        s_type = {k.lower(): v for k, v in s_headers}.get("content-type")
+        mine = _comparable(*answer)
+        theirs = _comparable(s_status, s_type, s_data)
+        if mine == theirs:
+            stats.record("match")
+            return
+        entry = {
+            **base,
+            "primary_status": answer[0],
+            "shadow_status": s_status,
+            "primary_body": answer[2][:500].decode("utf-8", "replace"),
+            "shadow_body": s_data[:500].decode("utf-8", "replace"),
+        }
+        stats.record("mismatch", entry)
+        logger.warning(json.dumps(entry))
+
+
+def make_server(
+    stage: int,
+    listen: str = "127.0.0.1:8080",
+    *,
+    shadow: bool = False,
+    env: dict[str, str] | None = None,
+    **timeouts: float,
+) -> RouterServer:
+    host, _, port = listen.rpartition(":")
+    return RouterServer((host or "127.0.0.1", int(port)), stage, shadow=shadow, env=env, **timeouts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Serve the gateway route table (no nginx).")
+    parser.add_argument("--stage", type=int, default=int(os.environ.get("STAGE", "1")))
+    parser.add_argument("--listen", default=os.environ.get("GATEWAY_LISTEN", "127.0.0.1:8080"))
+    parser.add_argument("--shadow", action="store_true", help="parallel run of shadowed reads")
+    parser.add_argument("--quiet", action="store_true", help="no access log lines")
+    parser.add_argument(
+        "--read-timeout", type=float, default=rt.READ_TIMEOUT_S, help="seconds (default 10)"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    rt.validate()
+    try:
+        server = make_server(
+            args.stage, args.listen, shadow=args.shadow, read_timeout=args.read_timeout
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
+    host, port = server.server_address[:2]
+    logger.warning(
+        "gateway dev router: stage %s%s on http://%s:%s/",
+        args.stage,
+        " (shadow mode)" if args.shadow else "",
+        host,
+        port,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

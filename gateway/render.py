@@ -1,0 +1,297 @@
+"""Render a stage of the route table (gateway/routes.py) to a complete nginx.conf.
+
+    python -m gateway.render --stage 2 --out /tmp/gw/nginx.conf --listen 127.0.0.1:8080 [--shadow]
+    nginx -p /tmp/gw -c /tmp/gw/nginx.conf      # pid, logs and temp files live under -p
+
+Relative paths in the output (pid, logs, temp folders) resolve against nginx's
+``-p`` prefix, so one rendered file runs unprivileged from any folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from . import routes as rt
+
+ERRORS = {
+    400: "Bad request.",
+    404: "No route for this path.",
+    405: "Method not allowed on this route.",
+    413: "Request body too large (limit 1 MB).",
+    503: "Upstream unavailable.",
+    504: "Upstream timed out.",
+}
+
+PROXY_COMMON = """\
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Host $http_host;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $scheme;
+        proxy_set_header X-Forwarded-Host $http_host;
+        proxy_set_header X-Request-ID $gw_request_id;
+        proxy_connect_timeout {connect}ms;
+        proxy_send_timeout {read}ms;
+        proxy_read_timeout {read}ms;
+        proxy_redirect off;
+        proxy_buffering off;
+        proxy_request_buffering on;
+"""
+
+
+def _q(text: str) -> str:
+    """An nginx single-quoted string."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _json(obj: object) -> str:
+    return _q(json.dumps(obj, separators=(",", ":")))
+
+
+def _location_head(match: str, pattern: str) -> str:
+    if match == "exact":
+        return f"location = {pattern}"
+    return f'location ~ "{pattern}"'
+
+
+def _methods_regex(methods: frozenset[str]) -> str:
+    return "^(" + "|".join(sorted(methods)) + ")$"
+
+
+def _gateway_headers(indent: str = "        ") -> str:
+    return (
+        f"{indent}types {{ }}  # not text/javascript for a missing /x.js\n"
+        f"{indent}default_type application/json;\n"
+        f"{indent}add_header X-Served-By gateway always;\n"
+        f"{indent}add_header X-Request-ID $gw_request_id always;\n"
+        f"{indent}add_header Cache-Control no-store always;\n"
+    )
+
+
+def _own_location(route: rt.Route) -> str:
+    body = {"status": "ok"}
+    if route.name == "readyz":
+        # nginx cannot probe its upstreams itself; each service has its own
+        # /readyz. The dev router's /readyz does check the upstreams.
+        body = {"status": "ok", "checks": {"gateway": "ok"}}
+    return (
+        f"    {_location_head(route.match, route.pattern)} {{\n"
+        + _gateway_headers()
+        + f"        return 200 {_json(body)};\n"
+        "    }\n"
+    )
+
+
+def _ui_location(group: rt.Group, ui_root: str) -> str:
+    methods = group.routes[0].methods or frozenset({"GET", "HEAD"})
+    return (
+        f"    {_location_head(group.match, group.pattern)} {{\n"
+        f"        if ($request_method !~ {_q(_methods_regex(methods))}) {{ return 405; }}\n"
+        f'        root "{ui_root}";\n'
+        "        add_header X-Served-By gateway always;\n"
+        "        add_header X-Request-ID $gw_request_id always;\n"
+        "        try_files $uri $uri/index.html =404;\n"
+        "    }\n"
+    )
+
+
+def _proxy_location(head: str, group: rt.Group | None, default: str | None, common: str) -> str:
+    lines = [f"    {head} {{"]
+    fallback = group.fallback if group else default
+    lines.append(f"        set $gw_upstream {fallback or 'none'};")
+    if group:
+        # Apply in reverse so that the first route taking the method wins.
+        for route in reversed(group.routes):
+            if route.methods is None:
+                lines.append(f"        set $gw_upstream {route.upstream};")
+            else:
+                rx = _q(_methods_regex(route.methods))
+                lines.append(
+                    f"        if ($request_method ~ {rx}) {{ set $gw_upstream {route.upstream}; }}"
+                )
+    lines.append("        if ($gw_upstream = none) { return 405; }")
+    if group and group.shadow:
+        lines.append(f"        mirror /_gw_mirror/{group.shadow.shadow};")
+        lines.append("        mirror_request_body off;")
+    lines.append("        proxy_hide_header X-Request-ID;")
+    lines.append("        add_header X-Request-ID $gw_request_id always;")
+    lines.append(common.rstrip("\n"))
+    lines.append("        proxy_pass http://gw_$gw_upstream;")
+    lines.append("    }")
+    return "\n".join(lines) + "\n"
+
+
+def _mirror_location(shadow: rt.Shadow, common: str) -> str:
+    methods = _q(_methods_regex(shadow.methods))
+    return (
+        f"    location = /_gw_mirror/{shadow.shadow} {{\n"
+        "        internal;\n"
+        # $request_method is the client's: never copy a write to the new owner.
+        f"        if ($request_method !~ {methods}) {{ return 204; }}\n"
+        "        log_subrequest on;\n"
+        "        access_log shadow.log gw_shadow;\n"
+        + common
+        + "        proxy_set_header X-Gateway-Shadow 1;\n"
+        '        proxy_set_header Content-Length "";\n'
+        "        proxy_pass_request_body off;\n"
+        f"        proxy_pass http://gw_{shadow.shadow}$request_uri;\n"
+        "    }\n"
+    )
+
+
+def render(
+    stage: int,
+    *,
+    listen: str = "127.0.0.1:8080",
+    shadow: bool = False,
+    env: dict[str, str] | None = None,
+    connect_timeout: float = rt.CONNECT_TIMEOUT_S,
+    read_timeout: float = rt.READ_TIMEOUT_S,
+) -> str:
+    tbl = rt.table(stage, shadow=shadow)
+    common = PROXY_COMMON.format(connect=int(connect_timeout * 1000), read=int(read_timeout * 1000))
+    ui_root = str(rt.ui_dir(env))
+    out: list[str] = []
+    out.append(
+        f"# Rendered by `python -m gateway.render --stage {stage}"
+        f"{' --shadow' if shadow else ''}` from gateway/routes.py. Do not edit.\n"
+        f"# Stage {stage} ({tbl.stage.name}).\n"
+        "# Run: nginx -p DIR -c THIS_FILE  (pid, logs, temp under DIR)\n"
+        "worker_processes 1;\n"
+        "daemon off;\n"
+        "pid nginx.pid;\n"
+        "error_log error.log warn;\n"
+        "events { worker_connections 512; }\n"
+        "\n"
+        "http {\n"
+        "    client_body_temp_path tmp_client_body;\n"
+        "    proxy_temp_path tmp_proxy;\n"
+        "    fastcgi_temp_path tmp_fastcgi;\n"
+        "    uwsgi_temp_path tmp_uwsgi;\n"
+        "    scgi_temp_path tmp_scgi;\n"
+        "    types {\n"
+        "        text/html html;\n"
+        "        text/css css;\n"
+        "        text/javascript js;\n"
+        "        image/svg+xml svg;\n"
+        "        image/x-icon ico;\n"
+        "        image/png png;\n"
+        "        application/json json map;\n"
+        "        application/manifest+json webmanifest;\n"
+        "        text/plain txt;\n"
+        "    }\n"
+        "    default_type application/octet-stream;\n"
+        "    server_tokens off;\n"
+        "    sendfile on;\n"
+        "    keepalive_timeout 30s;\n"
+        "\n"
+        "    # X-Request-ID: the client's when sane, else nginx's own $request_id.\n"
+        "    map $http_x_request_id $gw_request_id {\n"
+        f'        "~{rt.SANE_REQUEST_ID}" $http_x_request_id;\n'
+        "        default $request_id;\n"
+        "    }\n"
+        "    log_format gw_main '$remote_addr [$time_local] \"$request\" $status '\n"
+        "                       'up=$upstream_addr up_status=$upstream_status '\n"
+        "                       'rt=$request_time rid=$gw_request_id';\n"
+        "    log_format gw_shadow 'shadow rid=$gw_request_id \"$request\" '\n"
+        "                         'up=$upstream_addr up_status=$upstream_status '\n"
+        "                         'rt=$upstream_response_time';\n"
+        "    access_log access.log gw_main;\n"
+        "\n"
+    )
+    for name in tbl.upstreams():
+        host, port = rt.upstream_hostport(name, env)
+        out.append(
+            f"    upstream gw_{name} {{\n"
+            f"        server {host}:{port} max_fails=0;\n"
+            "        keepalive 16;\n"
+            "    }\n"
+        )
+    out.append(
+        "\n    server {\n"
+        f"        listen {listen};\n"
+        "        server_name _;\n"
+        "        client_max_body_size 1m;\n"
+        "        # Bodies up to the limit (chunked ones too) stay in memory: no temp files.\n"
+        "        client_body_buffer_size 1040k;\n"
+        "        absolute_redirect off;\n"
+        "        merge_slashes off;\n"
+        "        set $gw_upstream none;  # read by the 503/504 pages\n"
+        "\n"
+        "        # nginx's own error pages are HTML: answer JSON instead.\n"
+    )
+    for code in (400, 404, 405, 413):
+        out.append(f"        error_page {code} = @gw_{code};\n")
+    out.append("        error_page 500 502 503 = @gw_503;\n")
+    out.append("        error_page 504 = @gw_504;\n\n")
+    server_body: list[str] = []
+    for code, detail in ERRORS.items():
+        body = {"detail": detail}
+        if code in (503, 504):
+            server_body.append(
+                f"    location @gw_{code} {{\n"
+                + _gateway_headers()
+                + f'        return {code} \'{{"detail":"{detail}","upstream":"$gw_upstream"}}\';\n'
+                "    }\n"
+            )
+        else:
+            server_body.append(
+                f"    location @gw_{code} {{\n"
+                + _gateway_headers()
+                + f"        return {code} {_json(body)};\n"
+                "    }\n"
+            )
+    mirrored: set[str] = set()
+    for group in tbl.groups:
+        ups = {r.upstream for r in group.routes}
+        if ups == {"gateway"}:
+            for route in group.routes[:1]:
+                server_body.append(_own_location(route))
+        elif ups == {"ui"}:
+            server_body.append(_ui_location(group, ui_root))
+        else:
+            head = _location_head(group.match, group.pattern)
+            server_body.append(_proxy_location(head, group, tbl.default, common))
+            if group.shadow and group.shadow.shadow not in mirrored:
+                mirrored.add(group.shadow.shadow)
+                server_body.append(_mirror_location(group.shadow, common))
+    if tbl.default:
+        server_body.append(_proxy_location("location /", None, tbl.default, common))
+    else:
+        server_body.append("    location / {\n        return 404;\n    }\n")
+    for block in server_body:
+        out.append("\n".join(("    " + ln if ln else ln) for ln in block.split("\n")))
+    out.append("    }\n}\n")
+    return "".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--stage", type=int, default=int(os.environ.get("STAGE", "1")))
+    parser.add_argument("--out", help="write here instead of stdout")
+    parser.add_argument("--listen", default=os.environ.get("GATEWAY_LISTEN", "127.0.0.1:8080"))
+    parser.add_argument("--shadow", action="store_true", help="parallel run (nginx mirror)")
+    parser.add_argument(
+        "--read-timeout", type=float, default=rt.READ_TIMEOUT_S, help="seconds (default 10)"
+    )
+    args = parser.parse_args(argv)
+    rt.validate()
+    try:
+        text = render(
+            args.stage, listen=args.listen, shadow=args.shadow, read_timeout=args.read_timeout
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,339 @@
+"""The strangler-fig route table: which upstream answers which request, at
+every stage (0-4), as data.
+
+Both renderings read this one table: ``gateway.render`` turns it into an
+nginx.conf, ``gateway.devrouter`` serves it in pure Python on the embedded
+profile. Matching semantics are nginx's, so that both agree:
+
+1. ``exact`` routes first (``location = /path``), then ``regex`` routes in
+   table order (``location ~ ^...$``), first match wins;
+2. routes with the same (match, pattern) form one *group*; inside it the first
+   route whose method set contains the request method wins;
+3. a path matched by a group whose routes do not take the method goes to the
+   stage's ``default`` upstream, or gets a JSON 405 when there is none;
+4. a path matched by no group goes to ``default``, or gets a JSON 404.
+
+Constraint (checked by ``validate``): the groups of a stage do not overlap on
+the contract's paths, so "first group" and "only group" are the same thing.
+
+Upstream names: ``monolith``, ``posts``, ``comments`` (HTTP servers whose
+address comes from ``MONOLITH_URL``, ``POSTS_URL``, ``COMMENTS_URL``), ``ui``
+(the static files of ``web/``, folder from ``UI_DIR``) and ``gateway``
+(answered by the gateway itself: ``/healthz``, ``/readyz``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+ANY: frozenset[str] | None = None  # a route that takes every method
+
+HTTP_UPSTREAMS = ("monolith", "posts", "comments")
+UPSTREAMS = (*HTTP_UPSTREAMS, "ui", "gateway")
+
+UPSTREAM_ENV = {
+    "monolith": ("MONOLITH_URL", "http://127.0.0.1:8000"),
+    "posts": ("POSTS_URL", "http://127.0.0.1:8001"),
+    "comments": ("COMMENTS_URL", "http://127.0.0.1:8002"),
+}
+UI_DIR_ENV = ("UI_DIR", str(REPO_ROOT / "web"))
+
+# Request ids accepted from clients; anything else is replaced by a fresh one.
+# Same rule as monolith/core/requestid.py (and usable as a PCRE in nginx).
+SANE_REQUEST_ID = r"^[A-Za-z0-9][A-Za-z0-9._:@+=/-]{0,127}$"
+
+MAX_BODY_BYTES = 1024 * 1024  # nginx: client_max_body_size 1m
+CONNECT_TIMEOUT_S = 1.0
+READ_TIMEOUT_S = 10.0
+
+# Path patterns of the contract, shared by the stages. Any id segment is
+# accepted: the services answer 404 for a malformed id, and a trailing slash
+# is optional (no redirect; the services answer both forms).
+COMMENTS_OF_POST = r"^/api/posts/[^/]+/comments/?$"
+POSTS_ANY = r"^/api/posts(/.*)?$"
+API_DOCS = r"^/api/(schema|docs)(/.*)?$"
+STATIC_ASSETS = r"^/static/.+$"
+UI_FILES = r"^/[^/]+\.(html|js|css|svg|ico|png|webmanifest|map|txt)$"
+
+
+@dataclass(frozen=True)
+class Route:
+    methods: frozenset[str] | None  # None: any method
+    match: str  # "exact" or "regex"
+    pattern: str
+    upstream: str
+    name: str = ""
+
+    def path_matches(self, path: str) -> bool:
+        if self.match == "exact":
+            return path == self.pattern
+        return re.search(self.pattern, path) is not None
+
+    def takes(self, method: str) -> bool:
+        return self.methods is None or method.upper() in self.methods
+
+
+@dataclass(frozen=True)
+class Shadow:
+    """Parallel run of a read route being moved: ``primary`` (the old owner)
+    answers the client, ``shadow`` (the new owner) gets a copy whose answer is
+    only compared (dev router) or discarded (nginx ``mirror``)."""
+
+    methods: frozenset[str]
+    match: str
+    pattern: str
+    primary: str
+    shadow: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Stage:
+    number: int
+    name: str
+    routes: tuple[Route, ...]
+    default: str | None  # upstream for unmatched requests; None: JSON 404
+    shadows: tuple[Shadow, ...] = field(default_factory=tuple)
+    has_gateway: bool = True
+
+
+def _methods(*names: str) -> frozenset[str]:
+    found = {n.upper() for n in names}
+    if "GET" in found:
+        found.add("HEAD")
+    return frozenset(found)
+
+
+GET = _methods("GET")
+GET_POST = _methods("GET", "POST")
+
+_GATEWAY_OWN = (
+    Route(ANY, "exact", "/healthz", "gateway", "healthz"),
+    Route(ANY, "exact", "/readyz", "gateway", "readyz"),
+)
+
+_COMMENTS_MOVED = (Route(GET_POST, "regex", COMMENTS_OF_POST, "comments", "comments-of-post"),)
+_COMMENTS_PARALLEL_RUN = (
+    Shadow(GET, "regex", COMMENTS_OF_POST, "monolith", "comments", "comments-of-post"),
+)
+
+STAGES: dict[int, Stage] = {
+    0: Stage(0, "monolith", (), None, has_gateway=False),
+    1: Stage(1, "facade", _GATEWAY_OWN, "monolith"),
+    2: Stage(
+        2,
+        "comments-extracted",
+        (*_GATEWAY_OWN, *_COMMENTS_MOVED),
+        "monolith",
+        _COMMENTS_PARALLEL_RUN,
+    ),
+    3: Stage(3, "events", (*_GATEWAY_OWN, *_COMMENTS_MOVED), "monolith", _COMMENTS_PARALLEL_RUN),
+    4: Stage(
+        4,
+        "microservices",
+        (
+            *_GATEWAY_OWN,
+            Route(ANY, "regex", COMMENTS_OF_POST, "comments", "comments-of-post"),
+            Route(ANY, "regex", POSTS_ANY, "posts", "posts"),
+            Route(ANY, "regex", API_DOCS, "posts", "api-schema-docs"),
+            # Swagger UI assets (drf-spectacular-sidecar) live under STATIC_URL.
+            Route(ANY, "regex", STATIC_ASSETS, "posts", "static-assets"),
+            Route(GET, "exact", "/", "ui", "ui-index"),
+            Route(GET, "regex", UI_FILES, "ui", "ui-files"),
+        ),
+        None,
+        (Shadow(GET, "regex", POSTS_ANY, "monolith", "posts", "posts"),),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Group:
+    """Routes sharing one path pattern: one nginx ``location``."""
+
+    match: str
+    pattern: str
+    routes: tuple[Route, ...]
+    fallback: str | None  # for a method no route of the group takes
+    shadow: Shadow | None = None
+
+    def upstream_for(self, method: str) -> str | None:
+        for route in self.routes:
+            if route.takes(method):
+                return route.upstream
+        return self.fallback
+
+    def path_matches(self, path: str) -> bool:
+        return self.routes[0].path_matches(path)
+
+
+@dataclass(frozen=True)
+class Table:
+    stage: Stage
+    groups: tuple[Group, ...]  # exact groups first, then regex groups in order
+    default: str | None
+    shadow_mode: bool
+
+    def resolve(self, method: str, path: str) -> tuple[str | None, Group | None]:
+        """(upstream, group) for a request; upstream None means: answer 405
+        (group set) or 404 (no group)."""
+        for group in self.groups:
+            if group.path_matches(path):
+                return group.upstream_for(method), group
+        return self.default, None
+
+    def shadow_for(self, method: str, path: str) -> Shadow | None:
+        if not self.shadow_mode:
+            return None
+        _, group = self.resolve(method, path)
+        if group and group.shadow and method.upper() in group.shadow.methods:
+            return group.shadow
+        return None
+
+    def upstreams(self) -> list[str]:
+        """HTTP upstreams the stage may send requests to (shadows included)."""
+        used = {r.upstream for g in self.groups for r in g.routes}
+        used |= {self.default} if self.default else set()
+        for g in self.groups:
+            if g.shadow:
+                used |= {g.shadow.primary, g.shadow.shadow}
+        return [u for u in HTTP_UPSTREAMS if u in used]
+
+
+def stage(number: int) -> Stage:
+    if number not in STAGES:
+        raise ValueError(f"unknown stage {number}; stages are {sorted(STAGES)}")
+    return STAGES[number]
+
+
+def table(number: int, *, shadow: bool = False) -> Table:
+    """The compiled table of a stage; with ``shadow``, the stage's shadow
+    entries take over their methods (primary answers, shadow gets a copy)."""
+    st = stage(number)
+    if not st.has_gateway:
+        raise ValueError("stage 0 has no gateway: clients talk to the monolith directly")
+    pending = list(st.shadows) if shadow else []
+    routes: list[Route] = []
+    for route in st.routes:
+        # A shadow entry goes just before the first route of its pattern, so
+        # that it takes its methods without changing the order of patterns.
+        for s in [s for s in pending if (s.match, s.pattern) == (route.match, route.pattern)]:
+            routes.append(Route(s.methods, s.match, s.pattern, s.primary, f"{s.name}-parallel-run"))
+            pending.remove(s)
+        routes.append(route)
+    routes += [Route(s.methods, s.match, s.pattern, s.primary, s.name) for s in pending]
+    keys: list[tuple[str, str]] = []
+    members: dict[tuple[str, str], list[Route]] = {}
+    for route in routes:
+        key = (route.match, route.pattern)
+        if key not in members:
+            keys.append(key)
+            members[key] = []
+        members[key].append(route)
+    shadows = {(s.match, s.pattern): s for s in st.shadows} if shadow else {}
+    groups = [Group(m, p, tuple(members[(m, p)]), st.default, shadows.get((m, p))) for m, p in keys]
+    groups.sort(key=lambda g: g.match != "exact")  # stable: regex order kept
+    return Table(st, tuple(groups), st.default, shadow)
+
+
+def upstream_url(name: str, env: dict[str, str] | None = None) -> str:
+    env = os.environ if env is None else env
+    var, default = UPSTREAM_ENV[name]
+    return env.get(var) or default
+
+
+def upstream_hostport(name: str, env: dict[str, str] | None = None) -> tuple[str, int]:
+    url = urlsplit(upstream_url(name, env))
+    if url.scheme != "http" or not url.hostname:
+        raise ValueError(f"{UPSTREAM_ENV[name][0]} must be http://host:port, got {url.geturl()!r}")
+    return url.hostname, url.port or 80
+
+
+def ui_dir(env: dict[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    var, default = UI_DIR_ENV
+    return Path(env.get(var) or default).resolve()
+
+
+# Requests of the public contract (and the UI), used to check the table.
+CONTRACT_SAMPLES = (
+    ("GET", "/api/posts/"),
+    ("GET", "/api/posts"),
+    ("POST", "/api/posts/"),
+    ("POST", "/api/posts"),
+    ("GET", "/api/posts/0b1f6c1e-8a4e-4b8e-9f3a-1c2d3e4f5a6b/"),
+    ("GET", "/api/posts/not-a-uuid/"),
+    ("DELETE", "/api/posts/0b1f6c1e-8a4e-4b8e-9f3a-1c2d3e4f5a6b/"),
+    ("GET", "/api/posts/0b1f6c1e-8a4e-4b8e-9f3a-1c2d3e4f5a6b/comments/"),
+    ("GET", "/api/posts/not-a-uuid/comments/"),
+    ("POST", "/api/posts/0b1f6c1e-8a4e-4b8e-9f3a-1c2d3e4f5a6b/comments/"),
+    ("POST", "/api/posts/0b1f6c1e-8a4e-4b8e-9f3a-1c2d3e4f5a6b/comments"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/api/schema/"),
+    ("GET", "/api/docs/"),
+    ("GET", "/"),
+    ("GET", "/app.js"),
+)
+
+
+def validate() -> None:
+    """Raise if a stage's table is not well-formed (see module docstring)."""
+    for number, st in STAGES.items():
+        if not st.has_gateway:
+            continue
+        for shadow in (False, True):
+            tbl = table(number, shadow=shadow)
+            for g in tbl.groups:
+                ups = {r.upstream for r in g.routes}
+                if "ui" in ups and len(ups | ({g.fallback} if g.fallback else set())) > 1:
+                    raise ValueError(f"stage {number}: {g.pattern} mixes ui with proxying")
+                for r in g.routes:
+                    if r.upstream not in UPSTREAMS:
+                        raise ValueError(f"stage {number}: unknown upstream {r.upstream!r}")
+                if g.match == "regex":
+                    re.compile(g.pattern)
+            for _method, path in CONTRACT_SAMPLES:
+                hits = [g for g in tbl.groups if g.path_matches(path)]
+                # Overlapping patterns are fine (first one wins, in nginx too),
+                # but the first must take every method: a request never falls
+                # through to a later pattern, only to the stage default.
+                if len(hits) > 1 and any(r.methods is not None for r in hits[0].routes[-1:]):
+                    raise ValueError(
+                        f"stage {number}: {path} matched by {hits[0].pattern} and a later"
+                        " pattern; the first must end with an any-method route"
+                    )
+
+
+def describe(number: int, *, shadow: bool = False) -> str:
+    """The stage's table as text (``python -m gateway.routes --stage N``)."""
+    st = stage(number)
+    if not st.has_gateway:
+        return f"stage {number} ({st.name}): no gateway, clients -> monolith\n"
+    tbl = table(number, shadow=shadow)
+    lines = [f"stage {number} ({st.name}){' shadow mode' if shadow else ''}:"]
+    for g in tbl.groups:
+        for r in g.routes:
+            methods = "ANY" if r.methods is None else ",".join(sorted(r.methods))
+            lines.append(f"  {methods:<14} {r.match:<5} {r.pattern:<34} -> {r.upstream}")
+        if g.shadow:
+            lines.append(f"  {'':<14} {'':<5} {'':<34}    mirror -> {g.shadow.shadow}")
+    lines.append(f"  {'ANY':<14} {'*':<5} {'(anything else)':<34} -> {tbl.default or '404'}")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Print the gateway route table of a stage.")
+    parser.add_argument("--stage", type=int, default=int(os.environ.get("STAGE", "1")))
+    parser.add_argument("--shadow", action="store_true")
+    args = parser.parse_args()
+    validate()
+    print(describe(args.stage, shadow=args.shadow), end="")

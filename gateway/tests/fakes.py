@@ -1,0 +1,216 @@
+"""Test helpers: fake upstreams (stdlib HTTP servers on free ports), a real
+nginx runner, the dev router in a thread, and polling with deadlines."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from gateway import devrouter, render
+
+NGINX = os.environ.get("NGINX_BIN") or shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+STREAM_LINES = 2000
+
+
+def nginx_available() -> bool:
+    return Path(NGINX).is_file() and os.access(NGINX, os.X_OK)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
+    """Poll until predicate() is truthy; return it, or raise after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+def port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class FakeUpstream:
+    """Answers every request with JSON describing what it received, with its
+    own X-Served-By and the X-Request-ID it got. Special paths: any path with
+    ``/same/`` answers a body identical across fakes; ``/404-in-NAME/`` a 404
+    from the fake NAME only; ``/fail503/`` its own JSON 503; ``/slow/`` holds
+    the answer up to 5 s; ``/stream/`` a chunked answer of unknown length."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.seen: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        self.release = threading.Event()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                if "/stream/" in self.path:
+                    self._stream()
+                    return
+                info = {
+                    "served_by": fake.name,
+                    "method": self.command,
+                    "path": self.path,
+                    "host": self.headers.get("Host"),
+                    "request_id": self.headers.get("X-Request-ID"),
+                    "xff": self.headers.get("X-Forwarded-For"),
+                    "proto": self.headers.get("X-Forwarded-Proto"),
+                    "shadow": self.headers.get("X-Gateway-Shadow"),
+                    "body_len": len(body),
+                }
+                with fake.lock:
+                    fake.seen.append(info)
+                status = 201 if self.command == "POST" else 200
+                payload: dict[str, Any] = info
+                if "/same/" in self.path:
+                    payload = {"same": True, "path": self.path}
+                elif f"/404-in-{fake.name}/" in self.path:
+                    status, payload = 404, {"detail": "Not found."}
+                elif "/fail503/" in self.path:
+                    status, payload = 503, {"detail": f"{fake.name} says: database down"}
+                elif "/slow/" in self.path:
+                    fake.release.wait(5)
+                data = json.dumps(payload).encode()
+                try:
+                    self._send(status, data)
+                except OSError:  # the gateway gave up (read timeout)
+                    self.close_connection = True
+
+            def _stream(self) -> None:
+                """A chunked answer of unknown length, sent in pieces."""
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-ndjson")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.send_header("X-Served-By", fake.name)
+                self.end_headers()
+                for i in range(STREAM_LINES):
+                    line = json.dumps({"line": i}).encode() + b"\n"
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+                    self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
+
+            def _send(self, status: int, data: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("X-Served-By", fake.name)
+                self.send_header("X-Request-ID", self.headers.get("X-Request-ID") or "none")
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = _answer
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def requests_seen(self, **match: Any) -> list[dict[str, Any]]:
+        with self.lock:
+            return [r for r in self.seen if all(r.get(k) == v for k, v in match.items())]
+
+    def stop(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+class NginxGateway:
+    """Real nginx running a rendered config under its own prefix folder."""
+
+    def __init__(self, folder: Path, stage: int, env: dict[str, str], **options: Any) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        conf = folder / "nginx.conf"
+        conf.write_text(
+            render.render(stage, listen=f"127.0.0.1:{self.port}", env=env, **options),
+            encoding="utf-8",
+        )
+        self.log = (folder / "stderr.log").open("wb")
+        self.proc = subprocess.Popen(
+            [NGINX, "-p", str(folder), "-c", str(conf)],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for(lambda: self.proc.poll() is not None or port_open(self.port), timeout=10)
+            if self.proc.poll() is not None:
+                raise AssertionError(f"nginx exited: {self.errors()}")
+        except BaseException:
+            self.stop()
+            raise
+
+    def errors(self) -> str:
+        parts = []
+        for name in ("stderr.log", "error.log"):
+            path = self.folder / name
+            if path.exists():
+                parts.append(path.read_text(errors="replace"))
+        return "\n".join(parts)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.log.close()
+
+
+class DevRouterGateway:
+    """The dev router, in a thread of the test process."""
+
+    def __init__(self, folder: Path, stage: int, env: dict[str, str], **options: Any) -> None:
+        self.server = devrouter.make_server(stage, "127.0.0.1:0", env=env, **options)
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+IMPLEMENTATIONS = {"nginx": NginxGateway, "devrouter": DevRouterGateway}
