@@ -9,7 +9,7 @@ PY := $(BIN)/python
 MONOLITH_PORT ?= 8000
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help venv up migrate seed test test-fast lint fmt bench bench-profile gateway gateway-conf gateway-nginx stage-tags clean
+.PHONY: help venv up migrate seed test test-fast lint fmt bench bench-profile bench-relay gateway gateway-conf gateway-nginx stage-tags clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -40,11 +40,13 @@ SEED_ARGS ?= --reset
 seed: migrate ## replace all posts and comments with the demo set (200 posts, 2,000 comments)
 	@$(PY) manage.py seed $(SEED_ARGS)
 
-test: venv ## the whole suite on PostgreSQL (127.0.0.1:5432), Chromium included
+test: venv ## every suite: PostgreSQL, RabbitMQ, nginx and Chromium must be there (.ci/run)
 	@$(BIN)/pytest $(PYTEST_ARGS)
+	@$(BIN)/pytest libs/tests --ds=libs.tests.settings -p no:cacheprovider $(PYTEST_ARGS)
 
-test-fast: venv ## the suite without the browser test
+test-fast: venv ## the suites without the browser test
 	@$(BIN)/pytest -m "not e2e" $(PYTEST_ARGS)
+	@$(BIN)/pytest libs/tests --ds=libs.tests.settings -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: venv ## ruff (lint + format check) and import-linter (the app boundaries)
 	@$(BIN)/ruff check .
@@ -57,6 +59,9 @@ fmt: venv ## format and autofix
 
 bench: venv ## gunicorn (2 sync workers) on PostgreSQL, 1,000 posts / 10,000 comments, wrk
 	@$(PY) bench/run.py $(BENCH_ARGS)
+
+bench-relay: venv ## outbox relay: throughput with publisher confirms, commit->queue lag
+	@$(PY) libs/bench/relay_bench.py $(BENCH_ARGS)
 
 bench-profile: venv ## where a read request's time goes (in-process: SQL, Python, cProfile)
 	@$(PY) bench/profile_endpoints.py $(PROFILE_ARGS)

@@ -1,0 +1,1 @@
+"""Shared event plumbing of the blog services (plumbing only, never domain models)."""

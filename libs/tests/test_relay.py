@@ -1,0 +1,310 @@
+import json
+import threading
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from django.core.management import call_command
+from django.db import transaction
+
+from blogbus.envelope import COMMENT_CREATED, POST_CREATED, POST_DELETED, Envelope
+from blogbus.outbox.models import OutboxEvent
+from blogbus.outbox.services import outbox_append
+from blogbus.relay import BrokerUnavailable, OutboxRelay, RelayConfig
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def append(event_type: str = POST_CREATED, **data) -> OutboxEvent:
+    data = {"id": str(uuid.uuid4()), **data}
+    with transaction.atomic():
+        return outbox_append(type=event_type, source="/services/posts", data=data)
+
+
+def test_relay_publishes_the_envelope_and_marks_the_row_sent(relay, make_queue, drain):
+    queue = make_queue(POST_CREATED)
+    event = append(title="Hello", created_at="2026-11-25T18:30:00.123Z")
+
+    stats = relay.run_once()
+
+    assert (stats.claimed, stats.published, stats.returned, stats.nacked) == (1, 1, 0, 0)
+    [message] = drain(queue, 1)
+    assert json.loads(message.body) == event.envelope().to_dict()
+    assert Envelope.from_json(message.body).id == str(event.event_id)
+    assert message.delivery_info["routing_key"] == POST_CREATED
+    assert message.content_type == "application/cloudevents+json"
+    assert message.properties["delivery_mode"] == 2
+    assert message.properties["message_id"] == str(event.event_id)
+    event.refresh_from_db()
+    assert event.status == OutboxEvent.Status.SENT
+    assert event.sent_at is not None
+    assert relay.run_once().claimed == 0
+
+
+def test_routing_key_is_the_event_type(relay, make_queue, drain):
+    posts = make_queue(POST_CREATED, POST_DELETED)
+    comments = make_queue("comment.*")
+    append(POST_CREATED)
+    append(COMMENT_CREATED, post_id=str(uuid.uuid4()))
+    append(POST_DELETED)
+
+    assert relay.run_once().published == 3
+
+    assert [m.delivery_info["routing_key"] for m in drain(posts, 2)] == [POST_CREATED, POST_DELETED]
+    assert [m.delivery_info["routing_key"] for m in drain(comments, 1)] == [COMMENT_CREATED]
+
+
+def test_batches_are_published_in_creation_order(relay_config, make_queue, drain):
+    queue = make_queue(POST_DELETED)
+    events = [append(POST_DELETED) for _ in range(25)]
+    relay = OutboxRelay(RelayConfig(**{**vars(relay_config), "batch_size": 10}))
+    try:
+        stats = relay.run_once()
+    finally:
+        relay.close()
+    assert (stats.claimed, stats.published) == (25, 25)
+    received = [json.loads(m.body)["id"] for m in drain(queue, 25)]
+    assert received == [str(e.event_id) for e in events]
+    assert not OutboxEvent.objects.filter(status=OutboxEvent.Status.PENDING).exists()
+
+
+def test_unroutable_event_stays_pending_then_goes_once_a_queue_is_bound(relay, make_queue, drain):
+    event = append(POST_DELETED)  # nothing is bound to post.deleted yet
+
+    stats = relay.run_once()
+
+    assert (stats.claimed, stats.published, stats.returned) == (1, 0, 1)
+    event.refresh_from_db()
+    assert event.status == OutboxEvent.Status.PENDING
+    assert event.attempts == 1
+    assert "unroutable" in event.last_error
+    assert event.sent_at is None
+    assert event.available_at > datetime.now(UTC)  # backed off: the next pass skips it
+    assert relay.run_once().claimed == 0
+
+    queue = make_queue(POST_DELETED)
+    OutboxEvent.objects.filter(pk=event.pk).update(available_at=datetime.now(UTC))
+    assert relay.run_once().published == 1
+    [message] = drain(queue, 1)
+    assert json.loads(message.body)["id"] == str(event.event_id)
+    event.refresh_from_db()
+    assert event.status == OutboxEvent.Status.SENT
+
+
+def test_nacked_event_stays_pending(relay, make_queue):
+    # A full queue with overflow=reject-publish makes RabbitMQ nack the publish.
+    make_queue(POST_DELETED, arguments={"x-max-length": 0, "x-overflow": "reject-publish"})
+    event = append(POST_DELETED)
+
+    stats = relay.run_once()
+
+    assert (stats.published, stats.nacked) == (0, 1)
+    event.refresh_from_db()
+    assert event.status == OutboxEvent.Status.PENDING
+    assert event.attempts == 1
+    assert "nack" in event.last_error
+
+
+def test_broker_down_loses_nothing(relay_config):
+    event = append(POST_DELETED)
+    down = OutboxRelay(
+        RelayConfig(
+            **{**vars(relay_config), "broker_url": "amqp://guest:guest@127.0.0.1:1//"},
+        )
+    )
+    try:
+        with pytest.raises(BrokerUnavailable):
+            down.run_once()
+    finally:
+        down.close()
+    event.refresh_from_db()
+    assert event.status == OutboxEvent.Status.PENDING
+    assert event.attempts == 0  # not the event's fault
+
+
+def test_row_locked_by_another_relay_is_skipped(relay, make_queue, drain, pg_connect):
+    queue = make_queue(POST_DELETED)
+    event = append(POST_DELETED)
+    other = pg_connect(autocommit=False)
+    other.execute("SELECT id FROM blogbus_outbox_event WHERE id = %s FOR UPDATE", [event.pk])
+    assert relay.run_once().claimed == 0  # SKIP LOCKED: no wait, no double publish
+    other.rollback()
+    assert relay.run_once().published == 1
+    drain(queue, 1)
+
+
+def test_notify_wakes_the_relay_before_its_sweep(relay_config, make_queue, drain, wait_for):
+    queue = make_queue(POST_CREATED)
+    # A sweep every 10 minutes: only the NOTIFY can bring the event out within the test.
+    relay = OutboxRelay(RelayConfig(**{**vars(relay_config), "sweep_interval": 600.0}))
+    stop = threading.Event()
+    worker = threading.Thread(target=relay.run_forever, args=(stop,), daemon=True)
+    worker.start()
+    try:
+        wait_for(relay.listening.is_set, timeout=10, what="the relay to LISTEN")
+        event = append(POST_CREATED)
+        [message] = drain(queue, 1, timeout=10)
+        assert json.loads(message.body)["id"] == str(event.event_id)
+        wait_for(
+            lambda: OutboxEvent.objects.get(pk=event.pk).status == OutboxEvent.Status.SENT,
+            what="the row to be marked sent",
+        )
+    finally:
+        stop.set()
+        worker.join(timeout=10)
+    assert not worker.is_alive()
+    assert relay.totals.published == 1
+
+
+def test_relay_loop_backs_off_while_the_broker_is_down(relay_config, wait_for):
+    append(POST_DELETED)
+    relay = OutboxRelay(
+        RelayConfig(
+            **{
+                **vars(relay_config),
+                "broker_url": "amqp://guest:guest@127.0.0.1:1//",
+                "backoff_initial": 0.05,
+                "backoff_max": 0.2,
+            }
+        )
+    )
+    stop = threading.Event()
+    worker = threading.Thread(target=relay.run_forever, args=(stop,), daemon=True)
+    worker.start()
+    try:
+        wait_for(lambda: relay.outages >= 3, timeout=10, what="three reconnection attempts")
+    finally:
+        stop.set()
+        worker.join(timeout=10)
+    assert not worker.is_alive()
+    assert OutboxEvent.objects.get().status == OutboxEvent.Status.PENDING
+
+
+def test_outbox_relay_command_once(exchange, make_queue, drain, caplog):
+    queue = make_queue(POST_DELETED)
+    event = append(POST_DELETED)
+
+    with caplog.at_level("INFO", logger="blogbus.relay"):
+        call_command("outbox_relay", "--once", "--exchange", exchange.name)
+
+    [message] = drain(queue, 1)
+    assert json.loads(message.body)["id"] == str(event.event_id)
+    event.refresh_from_db()
+    assert event.status == OutboxEvent.Status.SENT
+    lines = [json.loads(record.getMessage()) for record in caplog.records]  # JSON lines
+    assert {
+        "event": "relay.once",
+        "claimed": 1,
+        "published": 1,
+        "returned": 0,
+        "nacked": 0,
+        "refused": 0,
+    } in lines
+
+
+def test_outbox_relay_command_once_exits_1_when_the_broker_is_down(exchange):
+    event = append(POST_DELETED)
+    with pytest.raises(SystemExit) as exited:
+        call_command(
+            "outbox_relay",
+            "--once",
+            "--exchange",
+            exchange.name,
+            "--broker-url",
+            "amqp://guest:guest@127.0.0.1:1//",
+        )
+    assert exited.value.code == 1
+    event.refresh_from_db()
+    assert event.status == OutboxEvent.Status.PENDING
+
+
+def test_events_written_while_the_broker_is_down_are_delivered_when_it_is_back(
+    relay_config, make_queue, drain, wait_for, broker_proxy
+):
+    queue = make_queue(POST_DELETED)
+    url = relay_config.broker_url.replace("127.0.0.1:5672", f"127.0.0.1:{broker_proxy.port}")
+    assert str(broker_proxy.port) in url
+    relay = OutboxRelay(
+        RelayConfig(
+            **{
+                **vars(relay_config),
+                "broker_url": url,
+                "backoff_initial": 0.05,
+                "backoff_max": 0.2,
+                "confirm_timeout": 2.0,
+            }
+        )
+    )
+    stop = threading.Event()
+    worker = threading.Thread(target=relay.run_forever, args=(stop,), daemon=True)
+    worker.start()
+    try:
+        wait_for(relay.listening.is_set, what="the relay to LISTEN")
+        before = {str(append(POST_DELETED).event_id) for _ in range(3)}
+        assert {json.loads(m.body)["id"] for m in drain(queue, 3)} == before
+
+        broker_proxy.cut()
+        during = {str(append(POST_DELETED).event_id) for _ in range(5)}
+        wait_for(lambda: relay.outages >= 3, what="the relay to retry a few times")
+        pending = OutboxEvent.objects.filter(status=OutboxEvent.Status.PENDING)
+        assert {str(event_id) for event_id in pending.values_list("event_id", flat=True)} == during
+
+        broker_proxy.restore()
+        seen: set[str] = set()
+
+        def all_delivered() -> bool:
+            while (message := queue.get(no_ack=True)) is not None:
+                seen.add(json.loads(message.body)["id"])
+            return during <= seen
+
+        wait_for(all_delivered, timeout=20, what="the events written while the broker was down")
+        wait_for(lambda: not pending.exists(), what="every row to be marked sent")
+    finally:
+        stop.set()
+        worker.join(timeout=10)
+    assert not worker.is_alive()
+
+
+def test_the_sweep_finds_an_event_whose_notify_was_missed(
+    relay_config, make_queue, drain, wait_for, settings
+):
+    queue = make_queue(POST_DELETED)
+    relay = OutboxRelay(RelayConfig(**{**vars(relay_config), "sweep_interval": 0.2}))
+    stop = threading.Event()
+    worker = threading.Thread(target=relay.run_forever, args=(stop,), daemon=True)
+    worker.start()
+    try:
+        wait_for(relay.listening.is_set, what="the relay to LISTEN")
+        settings.BLOGBUS_OUTBOX_CHANNEL = f"nobody_listens_{uuid.uuid4().hex[:8]}"
+        event = append(POST_DELETED)  # its NOTIFY goes to a channel the relay does not hear
+        [message] = drain(queue, 1)
+        assert json.loads(message.body)["id"] == str(event.event_id)
+    finally:
+        stop.set()
+        worker.join(timeout=10)
+    assert not worker.is_alive()
+
+
+def test_publish_refused_by_the_broker_keeps_the_row_and_the_relay_recovers(
+    relay, exchange, broker, make_queue, drain
+):
+    make_queue(POST_DELETED)
+    append(POST_DELETED)
+    assert relay.run_once().published == 1  # the relay is connected, its exchange declared
+    exchange(broker.default_channel).delete()  # the broker now closes the channel on publish
+    event = append(POST_DELETED)
+
+    stats = relay.run_once()
+
+    assert (stats.claimed, stats.published, stats.refused) == (1, 0, 1)
+    event.refresh_from_db()
+    assert event.status == OutboxEvent.Status.PENDING
+    assert event.attempts == 1
+    assert "refused by the broker" in event.last_error
+    # The exchange comes back (declared again with a new queue): the relay opens a new
+    # channel and the postponed row goes out.
+    queue = make_queue(POST_DELETED)
+    OutboxEvent.objects.filter(pk=event.pk).update(available_at=datetime.now(UTC))
+    assert relay.run_once().published == 1
+    [message] = drain(queue, 1)
+    assert json.loads(message.body)["id"] == str(event.event_id)
