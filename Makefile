@@ -7,6 +7,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 MONOLITH_PORT ?= 8000
+GATEWAY_PORT ?= 8080
+STAGE ?= 1
+export MONOLITH_PORT GATEWAY_PORT
 export PYTHONUNBUFFERED := 1
 
 .PHONY: help venv up migrate seed test test-fast lint fmt bench bench-profile bench-relay gateway gateway-conf gateway-nginx stage-tags clean
@@ -25,16 +28,8 @@ venv: $(VENV)/.installed ## create .venv and install everything (once)
 migrate: venv ## apply the monolith's migrations (SQLite under .data/ unless DATABASE_URL)
 	@$(PY) manage.py migrate --noinput -v0
 
-up: migrate ## run the monolith on :8000 (embedded profile: SQLite under .data/)
-	@echo ""
-	@echo "  Monolith (stage 0)   http://127.0.0.1:$(MONOLITH_PORT)/"
-	@echo "  API                  http://127.0.0.1:$(MONOLITH_PORT)/api/posts/"
-	@echo "  API docs (Swagger)   http://127.0.0.1:$(MONOLITH_PORT)/api/docs/"
-	@echo "  OpenAPI schema       http://127.0.0.1:$(MONOLITH_PORT)/api/schema/"
-	@echo "  Health / readiness   http://127.0.0.1:$(MONOLITH_PORT)/healthz  /readyz"
-	@echo "  Demo data: 'make seed' in another terminal.  Stop: Ctrl-C."
-	@echo ""
-	@$(PY) manage.py runserver 127.0.0.1:$(MONOLITH_PORT)
+up: migrate ## the monolith on :8000 and STAGE (default 1) behind the gateway on :8080; Ctrl-C stops all
+	@$(PY) scripts/stack.py --stage $(STAGE)
 
 SEED_ARGS ?= --reset
 seed: migrate ## replace all posts and comments with the demo set (200 posts, 2,000 comments)
@@ -65,9 +60,6 @@ bench-relay: venv ## outbox relay: throughput with publisher confirms, commit->q
 
 bench-profile: venv ## where a read request's time goes (in-process: SQL, Python, cProfile)
 	@$(PY) bench/profile_endpoints.py $(PROFILE_ARGS)
-
-STAGE ?= 1
-GATEWAY_PORT ?= 8080
 
 gateway: venv ## the dev router for STAGE on :8080 (embedded profile, no nginx)
 	@$(PY) -m gateway.devrouter --stage $(STAGE) --listen 127.0.0.1:$(GATEWAY_PORT)
