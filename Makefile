@@ -12,7 +12,7 @@ STAGE ?= 1
 export MONOLITH_PORT GATEWAY_PORT
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help venv up migrate seed test test-fast lint fmt bench bench-profile bench-relay gateway gateway-conf gateway-nginx stage-tags clean
+.PHONY: help venv up migrate seed test test-fast parity lint fmt bench bench-profile bench-relay gateway gateway-conf gateway-nginx stage-tags clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ test: venv ## every suite: PostgreSQL, RabbitMQ, nginx and Chromium must be ther
 test-fast: venv ## the suites without the browser test
 	@$(BIN)/pytest -m "not e2e" $(PYTEST_ARGS)
 	@$(BIN)/pytest libs/tests --ds=libs.tests.settings -p no:cacheprovider $(PYTEST_ARGS)
+
+parity: venv ## the contract suite, unchanged, against every runnable stage and mode (table)
+	@$(PY) scripts/parity.py $(PARITY_ARGS)
 
 lint: venv ## ruff (lint + format check) and import-linter (the app boundaries)
 	@$(BIN)/ruff check .

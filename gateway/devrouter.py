@@ -151,6 +151,9 @@ def _comparable(status: int, content_type: str | None, body: bytes) -> tuple[Any
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in separate writes; without TCP_NODELAY, Nagle's
+    # algorithm meets the client's delayed ACK and each response waits ~40 ms.
+    disable_nagle_algorithm = True
     server: RouterServer
     server_version = "gateway-devrouter"
 

@@ -1,11 +1,12 @@
 """Fixtures for the black-box HTTP contract suite.
 
-``CONTRACT_BASE_URL`` set: the suite talks to that server and starts nothing
-(stages 1-4: the gateway). Unset: a throw-away PostgreSQL database is created,
-migrated, and the monolith is served by gunicorn on a free port for the session.
+``CONTRACT_BASE_URL`` set: the suite talks to that server and starts nothing.
+Unset: stage ``CONTRACT_STAGE`` (default 0) is started for the session on a
+throw-away PostgreSQL database (tests/support/stacks.py), behind
+``CONTRACT_GATEWAY`` (``nginx`` or ``dev``) from stage 1 on.
 
 ``CONTRACT_SERVED_BY``: comma-separated values allowed in ``X-Served-By``
-(default ``monolith``).
+(default: the components of the started stage).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.live_server import ServerFailed, fresh_database, gunicorn_monolith
+from tests.support.live_server import ServerFailed
+from tests.support.processes import StartFailed
+from tests.support.stacks import Stack, stage_stack
 
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # also works under --import-mode=importlib
@@ -55,28 +58,37 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
 
 
 @pytest.fixture(scope="session")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """What the suite talks to: ``CONTRACT_BASE_URL`` if set (nothing is
+    started), else stage ``CONTRACT_STAGE`` (default 0) started here, with
+    ``CONTRACT_GATEWAY`` (nginx or dev) in front from stage 1 on."""
     external = os.environ.get("CONTRACT_BASE_URL", "").strip()
     if external:
-        yield external.rstrip("/")
+        yield Stack(url=external.rstrip("/"), served_by=frozenset())
         return
-    log_dir = tmp_path_factory.mktemp("contract-server")
+    stage = int(os.environ.get("CONTRACT_STAGE", "0"))
+    gateway = os.environ.get("CONTRACT_GATEWAY", "nginx")
+    log_dir = tmp_path_factory.mktemp(f"contract-stage{stage}")
     try:
-        with (
-            fresh_database("contract") as database,
-            gunicorn_monolith(database=database, log_dir=log_dir) as server,
-        ):
-            _server_log["path"] = server.log_path
-            yield server.url
-    except ServerFailed as exc:
+        with stage_stack(stage, gateway=gateway, log_dir=log_dir) as started:
+            _server_log["path"] = log_dir / "monolith" / "server.log"
+            yield started
+    except (ServerFailed, StartFailed) as exc:
         pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.fixture(scope="session")
-def served_by() -> set[str]:
-    raw = os.environ.get("CONTRACT_SERVED_BY", "monolith")
-    values = {v.strip() for v in raw.split(",") if v.strip()}
-    assert values, "CONTRACT_SERVED_BY is empty"
+def base_url(stack: Stack) -> str:
+    return stack.url
+
+
+@pytest.fixture(scope="session")
+def served_by(stack: Stack) -> set[str]:
+    """The X-Served-By values allowed: ``CONTRACT_SERVED_BY`` (comma-separated)
+    if set, else the components of the stage that was started."""
+    raw = os.environ.get("CONTRACT_SERVED_BY", "")
+    values = {v.strip() for v in raw.split(",") if v.strip()} or set(stack.served_by)
+    assert values, "CONTRACT_SERVED_BY must name the components behind CONTRACT_BASE_URL"
     return values
 
 

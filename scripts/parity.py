@@ -1,0 +1,101 @@
+"""`make parity`: the contract suite, unchanged, against every runnable stage
+and mode; prints a stage-by-mode table of passed/failed and exits non-zero
+if any run failed.
+
+    python scripts/parity.py                 # every runnable combination
+    python scripts/parity.py --stage 1       # one stage, every mode
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# (stage, gateway in front, communication mode). Stages 2-4 add their
+# POST_LOOKUP / COMMENT_COUNTS modes here as their services land.
+COMBINATIONS = [
+    (0, "-", "-"),
+    (1, "nginx", "-"),
+    (1, "dev", "-"),
+]
+
+
+@dataclass
+class Outcome:
+    stage: int
+    gateway: str
+    mode: str
+    passed: int
+    failed: int
+    seconds: float
+    returncode: int
+
+
+def run(stage: int, gateway: str, mode: str, extra: list[str]) -> Outcome:
+    env = {**os.environ, "CONTRACT_STAGE": str(stage)}
+    env.pop("CONTRACT_BASE_URL", None)
+    if gateway != "-":
+        env["CONTRACT_GATEWAY"] = gateway
+    started = time.monotonic()
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/contract", "-q", "-p", "no:cacheprovider", *extra],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    summary = completed.stdout.strip().splitlines()[-1] if completed.stdout.strip() else ""
+    passed = int(m[1]) if (m := re.search(r"(\d+) passed", summary)) else 0
+    failed = sum(int(n) for n in re.findall(r"(\d+) (?:failed|error)", summary))
+    if completed.returncode != 0:
+        print(completed.stdout[-4000:], completed.stderr[-2000:], sep="\n", file=sys.stderr)
+    return Outcome(
+        stage, gateway, mode, passed, failed, time.monotonic() - started, completed.returncode
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stage", type=int, help="only this stage")
+    args, extra = parser.parse_known_args(argv)
+    chosen = [c for c in COMBINATIONS if args.stage is None or c[0] == args.stage]
+    if not chosen:
+        print(f"parity: no runnable combination for stage {args.stage}", file=sys.stderr)
+        return 2
+    outcomes = []
+    for number, (stage, gateway, mode) in enumerate(chosen, 1):
+        print(
+            f"[{number}/{len(chosen)}] stage {stage}, gateway {gateway}, mode {mode} ...",
+            flush=True,
+        )
+        outcomes.append(run(stage, gateway, mode, extra))
+        last = outcomes[-1]
+        print(
+            f"        {last.passed} passed, {last.failed} failed in {last.seconds:.1f} s",
+            flush=True,
+        )
+    print("\nstage  gateway  mode                passed  failed  result")
+    for o in outcomes:
+        ok = o.returncode == 0 and o.failed == 0 and o.passed > 0
+        print(
+            f"{o.stage:>5}  {o.gateway:<7}  {o.mode:<18} {o.passed:>7} {o.failed:>7}  "
+            f"{'PASS' if ok else 'FAIL'}"
+        )
+    bad = [o for o in outcomes if o.returncode != 0 or o.failed or not o.passed]
+    total_passed = sum(o.passed for o in outcomes)
+    total_failed = sum(o.failed for o in outcomes)
+    print(f"\nparity: {total_passed} passed, {total_failed} failed")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
