@@ -35,13 +35,18 @@ SEED_ARGS ?= --reset
 seed: migrate ## replace all posts and comments with the demo set (200 posts, 2,000 comments)
 	@$(PY) manage.py seed $(SEED_ARGS)
 
+SERVICE_TESTS = \
+	$(BIN)/pytest libs/tests --ds=libs.tests.settings -p no:cacheprovider $(PYTEST_ARGS) && \
+	$(BIN)/pytest -c services/posts/pyproject.toml services/posts $(PYTEST_ARGS) && \
+	$(BIN)/pytest -c services/comments/pyproject.toml --rootdir services/comments services/comments/tests $(PYTEST_ARGS)
+
 test: venv ## every suite: PostgreSQL, RabbitMQ, nginx and Chromium must be there (.ci/run)
 	@$(BIN)/pytest $(PYTEST_ARGS)
-	@$(BIN)/pytest libs/tests --ds=libs.tests.settings -p no:cacheprovider $(PYTEST_ARGS)
+	@$(SERVICE_TESTS)
 
 test-fast: venv ## the suites without the browser test
 	@$(BIN)/pytest -m "not e2e" $(PYTEST_ARGS)
-	@$(BIN)/pytest libs/tests --ds=libs.tests.settings -p no:cacheprovider $(PYTEST_ARGS)
+	@$(SERVICE_TESTS)
 
 parity: venv ## the contract suite, unchanged, against every runnable stage and mode (table)
 	@$(PY) scripts/parity.py $(PARITY_ARGS)
@@ -50,6 +55,8 @@ lint: venv ## ruff (lint + format check) and import-linter (the app boundaries)
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
 	@$(BIN)/lint-imports --no-cache
+	@cd services/posts && ../../$(BIN)/lint-imports --no-cache
+	@cd services/comments && ../../$(BIN)/lint-imports --no-cache
 
 fmt: venv ## format and autofix
 	@$(BIN)/ruff format .

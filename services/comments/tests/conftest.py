@@ -1,0 +1,192 @@
+"""Real servers for the tests, no mocks of MongoDB: a SecantusDB process (or
+the MongoDB at TEST_MONGO_URL) for the session, and a tiny fake posts service
+(stdlib http.server) answering GET /internal/posts/<id>/ with 200 or 404."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pymongo
+import pytest
+from comments import repository
+
+STARTUP_DEADLINE_S = 30.0
+TEST_DB = "comments_test"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_mongo(url: str, process: subprocess.Popen | None, log: Path | None) -> None:
+    deadline = time.monotonic() + STARTUP_DEADLINE_S
+    client = pymongo.MongoClient(url, serverSelectionTimeoutMS=250, connectTimeoutMS=250)
+    try:
+        while True:
+            try:
+                client.admin.command("ping")
+                return
+            except pymongo.errors.PyMongoError as exc:
+                if process is not None and process.poll() is not None:
+                    tail = log.read_text(errors="replace")[-4000:] if log else ""
+                    raise RuntimeError(
+                        f"secantus exited with {process.returncode}:\n{tail}"
+                    ) from exc
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"no MongoDB answered at {url} in {STARTUP_DEADLINE_S}s"
+                    ) from exc
+                time.sleep(0.1)
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def mongo_url(tmp_path_factory) -> Iterator[str]:
+    """A MongoDB-wire server for the whole session: TEST_MONGO_URL when set
+    (a real MongoDB in CI), else a SecantusDB process of our own."""
+    external = os.environ.get("TEST_MONGO_URL")
+    if external:
+        _wait_for_mongo(external, None, None)
+        yield external
+        return
+    workdir = tmp_path_factory.mktemp("secantus")
+    port = free_port()
+    log = workdir / "secantus.log"
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "secantus",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--storage-path",
+                str(workdir / "data"),
+            ],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"mongodb://127.0.0.1:{port}"
+    try:
+        _wait_for_mongo(url, process, log)
+        yield url
+    finally:
+        repository.close_clients()
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def mongo_collection(mongo_url) -> Iterator[pymongo.collection.Collection]:
+    """Direct access for assertions and clean-up (the app goes through the
+    repository only)."""
+    client = pymongo.MongoClient(mongo_url, tz_aware=True)
+    yield client[TEST_DB][repository.COLLECTION]
+    client.drop_database(TEST_DB)
+    client.close()
+
+
+_POST_PATH = re.compile(r"^/internal/posts/([^/]+)/$")
+
+
+@dataclass
+class FakePosts:
+    """What the fake posts service knows, and what it was asked."""
+
+    url: str = ""
+    known: set[str] = field(default_factory=set)
+    requests: list[dict] = field(default_factory=list)
+    # When set, every request gets this status (a misbehaving posts service).
+    forced_status: int | None = None
+
+    def add(self, post_id) -> str:
+        self.known.add(str(post_id))
+        return str(post_id)
+
+    def remove(self, post_id) -> None:
+        self.known.discard(str(post_id))
+
+    def reset(self) -> None:
+        self.known.clear()
+        self.requests.clear()
+        self.forced_status = None
+
+
+@pytest.fixture(scope="session")
+def fake_posts_server() -> Iterator[FakePosts]:
+    state = FakePosts()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            state.requests.append({"path": self.path, "headers": dict(self.headers)})
+            match = _POST_PATH.match(self.path)
+            if state.forced_status is not None:
+                self._json(state.forced_status, {"detail": "forced"})
+            elif match and match.group(1) in state.known:
+                self._json(200, {"id": match.group(1)})
+            else:
+                self._json(404, {"detail": "Not found."})
+
+        def _json(self, status: int, payload: dict) -> None:
+            body = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def fake_posts(fake_posts_server) -> FakePosts:
+    fake_posts_server.reset()
+    return fake_posts_server
+
+
+@pytest.fixture(autouse=True)
+def _service_settings(settings, mongo_url, mongo_collection, fake_posts):
+    """Every test talks to the session's MongoDB and fake posts service, and
+    starts with an empty collection."""
+    settings.MONGO_URL = mongo_url
+    settings.MONGO_DB = TEST_DB
+    settings.POSTS_URL = fake_posts.url
+    mongo_collection.delete_many({})
+    yield
+    mongo_collection.delete_many({})
+
+
+@pytest.fixture
+def dead_url() -> str:
+    """An address where nothing listens: connections are refused at once."""
+    return f"127.0.0.1:{free_port()}"

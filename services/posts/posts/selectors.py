@@ -1,0 +1,86 @@
+"""Reads of posts. comment_count is not a column: it comes from
+``comment_counts.counts_for``, once per page."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection
+
+from . import comment_counts
+from .models import Post, PostTotal
+
+
+class NewestFirstPosts:
+    """All posts, newest first, as the paginator sees them: ``count()`` reads
+    the trigger-kept total (O(1), where ``COUNT(*)`` grows with the table) and
+    a slice is one page. Ties (the same millisecond) are broken by id, so that
+    every stage orders them the same way.
+
+    The post list is the hottest path of the API. Its SQL is written out
+    once: the text is the same for every page, so psycopg prepares it once per
+    connection, and no ORM query is compiled per request.
+    """
+
+    def count(self) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(_TOTAL_SQL, [PostTotal.SINGLETON_ID])
+            row = cursor.fetchone()
+        return row[0] if row else 0
+
+    def __getitem__(self, page: slice) -> list[Post]:
+        return list(Post.objects.raw(_PAGE_SQL, [page.stop - page.start, page.start]))
+
+
+_TOTAL_SQL = f"SELECT posts FROM {PostTotal._meta.db_table} WHERE id = %s"  # noqa: S608
+_PAGE_SQL = (
+    f"SELECT id, title, body, created_at FROM {Post._meta.db_table} "  # noqa: S608
+    "ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s"
+)
+
+
+def post_list() -> NewestFirstPosts:
+    return NewestFirstPosts()
+
+
+def post_total() -> int:
+    """How many posts there are, read from the kept total: O(1)."""
+    return NewestFirstPosts().count()
+
+
+def post_find(*, post_id: uuid.UUID) -> Post | None:
+    return Post.objects.filter(pk=post_id).first()
+
+
+@dataclass(frozen=True, slots=True)
+class PostReference:
+    """What the comments service needs to know of a post: that it exists,
+    and since when."""
+
+    id: uuid.UUID
+    created_at: datetime
+
+
+def post_reference(*, post_id: uuid.UUID) -> PostReference | None:
+    """One indexed primary-key read of two columns; no comment counts."""
+    row = Post.objects.filter(pk=post_id).values_list("id", "created_at").first()
+    return PostReference(*row) if row else None
+
+
+def post_attach_comment_counts(*, posts: Sequence[Post]) -> Sequence[Post]:
+    """Sets ``comment_count`` on each post with one lookup for the whole page,
+    never one per post. An empty page asks nothing."""
+    counts = comment_counts.counts_for([post.id for post in posts]) if posts else {}
+    for post in posts:
+        post.comment_count = counts.get(post.id, 0)
+    return posts
+
+
+def post_get_with_comment_count(*, post_id: uuid.UUID) -> Post | None:
+    post = post_find(post_id=post_id)
+    if post is not None:
+        post_attach_comment_counts(posts=[post])
+    return post
