@@ -19,12 +19,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# (stage, gateway in front, communication mode). Stages 2-4 add their
-# POST_LOOKUP / COMMENT_COUNTS modes here as their services land.
+# (stage, gateway in front, communication mode). Stages 2 and 3, and the
+# async (event) modes of stage 4, join here as they land.
 COMBINATIONS = [
     (0, "-", "-"),
     (1, "nginx", "-"),
     (1, "dev", "-"),
+    (4, "nginx", "sync"),
+    (4, "dev", "sync"),
 ]
 
 

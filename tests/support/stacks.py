@@ -2,8 +2,10 @@
 contract suite (`CONTRACT_STAGE`, `CONTRACT_GATEWAY`) and `make parity`.
 
 Stage 0 is the monolith alone; stage 1 puts the gateway (real nginx with the
-rendered config, or the dev router) in front of it. Stages 2-4 join here as
-their services land."""
+rendered config, or the dev router) in front of it; stage 4 is the posts
+service (its own PostgreSQL database) and the comments service (a
+MongoDB-wire server) behind the gateway, in sync mode. Stages 2 and 3 join
+here as their pieces land."""
 
 from __future__ import annotations
 
@@ -17,10 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .live_server import REPO_ROOT, free_port, fresh_database, gunicorn_monolith
-from .processes import Process, http_ready, running
+from .processes import Process, http_ready, running, tcp_ready
 
 GATEWAYS = ("nginx", "dev")
-RUNNABLE_STAGES = (0, 1)
+RUNNABLE_STAGES = (0, 1, 4)
+SERVICES = REPO_ROOT / "services"
 
 
 @dataclass(frozen=True)
@@ -65,11 +68,101 @@ def gateway_process(
     return process, url
 
 
+def django_service(name: str, wsgi: str, port: int, env: dict[str, str]) -> Process:
+    return Process(
+        name=name,
+        command=[
+            sys.executable,
+            "-m",
+            "gunicorn",
+            wsgi,
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            "2",
+            "--no-control-socket",
+        ],
+        cwd=SERVICES / name,
+        env={"DJANGO_DEBUG": "0", **service_settings(name), **env},
+        ready=http_ready(f"http://127.0.0.1:{port}/healthz"),
+    )
+
+
+def service_settings(name: str) -> dict[str, str]:
+    # Explicit: a test process has the monolith's settings in its environment.
+    return {"DJANGO_SETTINGS_MODULE": f"{name}_service.settings.local"}
+
+
+def migrate_service(name: str, env: dict[str, str]) -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+        cwd=SERVICES / name, env={**os.environ, **service_settings(name), **env},
+        check=True, timeout=180,
+    )  # fmt: skip
+
+
+@contextmanager
+def microservices_stack(*, gateway: str, log_dir: Path, stack: ExitStack) -> Iterator[Stack]:
+    """Stage 4: posts and comments services behind the gateway, sync mode."""
+    posts_port, comments_port, mongo_port = free_port(), free_port(), free_port()
+    posts_url = f"http://127.0.0.1:{posts_port}"
+    comments_url = f"http://127.0.0.1:{comments_port}"
+    posts_env = {
+        "DATABASE_URL": stack.enter_context(fresh_database("posts")),
+        "COMMENTS_URL": comments_url,
+        "COMMENT_COUNTS": "sync",
+    }
+    migrate_service("posts", posts_env)
+    mongo_dir = log_dir / "mongo-data"
+    processes = [
+        Process(
+            name="mongodb-wire",
+            command=[
+                sys.executable,
+                "-m",
+                "secantus",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(mongo_port),
+                "--storage-path",
+                str(mongo_dir),
+            ],
+            cwd=REPO_ROOT,
+            ready=tcp_ready(mongo_port),
+        ),
+        django_service(
+            "comments",
+            "comments_service.wsgi",
+            comments_port,
+            {
+                "MONGO_URL": f"mongodb://127.0.0.1:{mongo_port}",
+                "MONGO_DB": "comments",
+                "POSTS_URL": posts_url,
+                "POST_LOOKUP": "sync",
+            },
+        ),
+        django_service("posts", "posts_service.wsgi", posts_port, posts_env),
+    ]
+    gateway_dir = log_dir / "gateway"
+    gateway_dir.mkdir(parents=True, exist_ok=True)
+    spec, url = gateway_process(
+        4, gateway, {"POSTS_URL": posts_url, "COMMENTS_URL": comments_url}, gateway_dir
+    )
+    stack.enter_context(running([*processes, spec], log_dir))
+    yield Stack(url=url, served_by=frozenset({"posts", "comments", "gateway"}))
+
+
 @contextmanager
 def stage_stack(stage: int, *, gateway: str, log_dir: Path) -> Iterator[Stack]:
     if stage not in RUNNABLE_STAGES:
         raise ValueError(f"stage {stage} is not runnable yet (runnable: {RUNNABLE_STAGES})")
     with ExitStack() as stack:
+        if stage == 4:
+            yield stack.enter_context(
+                microservices_stack(gateway=gateway, log_dir=log_dir, stack=stack)
+            )
+            return
         database = stack.enter_context(fresh_database(f"stage{stage}"))
         monolith_dir = log_dir / "monolith"
         monolith_dir.mkdir(parents=True, exist_ok=True)
