@@ -17,16 +17,43 @@ PY = sys.executable
 MONOLITH_PORT = int(os.environ.get("MONOLITH_PORT", "8000"))
 GATEWAY_PORT = int(os.environ.get("GATEWAY_PORT", "8080"))
 
-# The stages whose processes exist in this checkout. Stages 2-4 join as their
-# services land (see the README's stage table).
-RUNNABLE = {0, 1}
+POSTS_PORT = int(os.environ.get("POSTS_PORT", "8001"))
+COMMENTS_PORT = int(os.environ.get("COMMENTS_PORT", "8002"))
+MONGO_PORT = int(os.environ.get("MONGO_PORT", "27017"))
+
+# The stages whose processes exist in this checkout. Stages 2 and 3 join as
+# their pieces land (see the README's stage table).
+RUNNABLE = {0, 1, 4}
 
 
-def procfile(stage: int) -> str:
+def microservices(data: Path) -> list[str]:
+    """Stage 4 on the embedded profile: posts on SQLite, comments on the
+    MongoDB-wire server, both under .data/; sync mode."""
+    posts_env = f"COMMENTS_URL=http://127.0.0.1:{COMMENTS_PORT} COMMENT_COUNTS=sync"
+    comments_env = (
+        f"MONGO_URL=mongodb://127.0.0.1:{MONGO_PORT} POSTS_URL=http://127.0.0.1:{POSTS_PORT} "
+        "POST_LOOKUP=sync"
+    )
+    return [
+        f"mongodb: {PY} -m secantus --host 127.0.0.1 --port {MONGO_PORT} "
+        f"--storage-path {data / 'comments-mongo'}",
+        f"posts: cd services/posts && {PY} manage.py migrate --noinput -v0 && "
+        f"exec env {posts_env} {PY} manage.py runserver 127.0.0.1:{POSTS_PORT}",
+        f"comments: cd services/comments && "
+        f"exec env {comments_env} {PY} manage.py runserver 127.0.0.1:{COMMENTS_PORT}",
+    ]
+
+
+def procfile(stage: int, data: Path) -> str:
     lines = [f"monolith: {PY} manage.py runserver 127.0.0.1:{MONOLITH_PORT}"]
+    if stage == 4:
+        lines += microservices(data)
     if stage >= 1:
         lines.append(
-            f"gateway: {PY} -m gateway.devrouter --stage {stage} --listen 127.0.0.1:{GATEWAY_PORT}"
+            f"gateway: env POSTS_URL=http://127.0.0.1:{POSTS_PORT} "
+            f"COMMENTS_URL=http://127.0.0.1:{COMMENTS_PORT} "
+            f"MONOLITH_URL=http://127.0.0.1:{MONOLITH_PORT} "
+            f"{PY} -m gateway.devrouter --stage {stage} --listen 127.0.0.1:{GATEWAY_PORT}"
         )
     return "\n".join(lines) + "\n"
 
@@ -36,6 +63,11 @@ def banner(stage: int) -> str:
         ("Monolith (stage 0)", f"http://127.0.0.1:{MONOLITH_PORT}/"),
         ("  API docs", f"http://127.0.0.1:{MONOLITH_PORT}/api/docs/"),
     ]
+    if stage == 4:
+        rows += [
+            ("  posts service", f"http://127.0.0.1:{POSTS_PORT}/api/posts/"),
+            ("  comments service", f"http://127.0.0.1:{COMMENTS_PORT}/healthz"),
+        ]
     if stage >= 1:
         rows += [
             (f"Stage {stage} behind the gateway", f"http://127.0.0.1:{GATEWAY_PORT}/"),
@@ -59,11 +91,11 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    text = procfile(args.stage)
+    data = Path(os.environ.get("DATA_DIR", ROOT / ".data"))
+    text = procfile(args.stage, data)
     if args.print:
         print(text, end="")
         return 0
-    data = Path(os.environ.get("DATA_DIR", ROOT / ".data"))
     data.mkdir(parents=True, exist_ok=True)
     path = data / "Procfile"
     path.write_text(text)
