@@ -1,6 +1,6 @@
-"""`make parity`: the contract suite, unchanged, against every runnable stage
-and mode; prints a stage-by-mode table of passed/failed and exits non-zero
-if any run failed.
+"""`make parity`: the contract suite and the browser test, unchanged, against
+every runnable stage and mode; prints a stage-by-mode table of passed/failed
+and exits non-zero if any run failed.
 
     python scripts/parity.py                 # every runnable combination
     python scripts/parity.py --stage 1       # one stage, every mode
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+SUITES = ["tests/contract", "tests/e2e"]
 
 # (stage, gateway in front, communication mode). Stages 2 and 3, and the
 # async (event) modes of stage 4, join here as they land.
@@ -42,13 +43,14 @@ class Outcome:
 
 
 def run(stage: int, gateway: str, mode: str, extra: list[str]) -> Outcome:
-    env = {**os.environ, "CONTRACT_STAGE": str(stage)}
-    env.pop("CONTRACT_BASE_URL", None)
+    env = {**os.environ, "CONTRACT_STAGE": str(stage), "E2E_STAGE": str(stage)}
+    for external in ("CONTRACT_BASE_URL", "E2E_BASE_URL", "CONTRACT_SERVED_BY"):
+        env.pop(external, None)
     if gateway != "-":
-        env["CONTRACT_GATEWAY"] = gateway
+        env["CONTRACT_GATEWAY"] = env["E2E_GATEWAY"] = gateway
     started = time.monotonic()
     completed = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/contract", "-q", "-p", "no:cacheprovider", *extra],
+        [sys.executable, "-m", "pytest", *SUITES, "-q", "-p", "no:cacheprovider", *extra],
         cwd=ROOT,
         env=env,
         capture_output=True,

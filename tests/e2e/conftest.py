@@ -1,10 +1,10 @@
 """Fixtures for the browser tests.
 
 The tests are black-box: they never import project code. Without
-``E2E_BASE_URL`` a throwaway monolith is started here (fresh PostgreSQL
-database, ``manage.py migrate``, gunicorn on a free port) and torn down
-afterwards. With ``E2E_BASE_URL`` the tests run against whatever answers at
-that URL (a gateway in later stages) and nothing is started.
+``E2E_BASE_URL`` the stage ``E2E_STAGE`` (default 0: the monolith) is started
+here as real processes (tests/support/stacks.py) and torn down afterwards.
+With ``E2E_BASE_URL`` the tests run against whatever answers at that URL and
+nothing is started.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.live_server import fresh_database, gunicorn_monolith
+from tests.support.stacks import Stack, stage_stack
 
 CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -24,28 +24,29 @@ KNOWN_COMPONENTS = ("monolith", "posts", "comments", "gateway")
 
 
 @pytest.fixture(scope="session")
-def external_stack() -> bool:
-    return bool(os.environ.get("E2E_BASE_URL"))
-
-
-@pytest.fixture(scope="session")
-def base_url(external_stack: bool, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if external_stack:
-        yield os.environ["E2E_BASE_URL"].rstrip("/")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """``E2E_BASE_URL`` if set (nothing is started, any component may serve),
+    else stage ``E2E_STAGE`` (default 0) started here, behind ``E2E_GATEWAY``
+    (nginx or dev) from stage 1 on."""
+    external = os.environ.get("E2E_BASE_URL", "").strip()
+    if external:
+        yield Stack(url=external.rstrip("/"), served_by=frozenset(KNOWN_COMPONENTS))
         return
-
-    log_dir = tmp_path_factory.mktemp("monolith")
-    with (
-        fresh_database("e2e") as database,
-        gunicorn_monolith(database=database, log_dir=log_dir) as server,
-    ):
-        yield server.url
+    stage = int(os.environ.get("E2E_STAGE", "0"))
+    gateway = os.environ.get("E2E_GATEWAY", "nginx")
+    with stage_stack(stage, gateway=gateway, log_dir=tmp_path_factory.mktemp("e2e")) as started:
+        yield started
 
 
 @pytest.fixture(scope="session")
-def expected_components(external_stack: bool) -> tuple[str, ...]:
+def base_url(stack: Stack) -> str:
+    return stack.url
+
+
+@pytest.fixture(scope="session")
+def expected_components(stack: Stack) -> tuple[str, ...]:
     """Which X-Served-By values a badge may show on this stack."""
-    return KNOWN_COMPONENTS if external_stack else ("monolith",)
+    return tuple(sorted(stack.served_by))
 
 
 @pytest.fixture(scope="session")
