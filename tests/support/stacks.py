@@ -15,7 +15,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .live_server import REPO_ROOT, free_port, fresh_database, gunicorn_monolith
@@ -30,6 +30,8 @@ SERVICES = REPO_ROOT / "services"
 class Stack:
     url: str
     served_by: frozenset[str]
+    # The processes started for the stage, by name, for fault tests.
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
 
 def nginx_binary() -> str:
@@ -149,8 +151,8 @@ def microservices_stack(*, gateway: str, log_dir: Path, stack: ExitStack) -> Ite
     spec, url = gateway_process(
         4, gateway, {"POSTS_URL": posts_url, "COMMENTS_URL": comments_url}, gateway_dir
     )
-    stack.enter_context(running([*processes, spec], log_dir))
-    yield Stack(url=url, served_by=frozenset({"posts", "comments", "gateway"}))
+    started = stack.enter_context(running([*processes, spec], log_dir))
+    yield Stack(url=url, served_by=frozenset({"posts", "comments", "gateway"}), processes=started)
 
 
 @contextmanager
