@@ -20,12 +20,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SUITES = ["tests/contract", "tests/e2e"]
 
-# (stage, gateway in front, communication mode). Stages 2 and 3, and the
-# async (event) modes of stage 4, join here as they land.
+# (stage, gateway in front, communication mode). Stage 3 and the async
+# (event) modes of stage 4 join here as they land.
 COMBINATIONS = [
     (0, "-", "-"),
     (1, "nginx", "-"),
     (1, "dev", "-"),
+    (2, "nginx", "sync"),
+    (2, "dev", "sync"),
     (4, "nginx", "sync"),
     (4, "dev", "sync"),
 ]

@@ -21,31 +21,48 @@ POSTS_PORT = int(os.environ.get("POSTS_PORT", "8001"))
 COMMENTS_PORT = int(os.environ.get("COMMENTS_PORT", "8002"))
 MONGO_PORT = int(os.environ.get("MONGO_PORT", "27017"))
 
-# The stages whose processes exist in this checkout. Stages 2 and 3 join as
-# their pieces land (see the README's stage table).
-RUNNABLE = {0, 1, 4}
+# The stages whose processes exist in this checkout. Stage 3 joins when its
+# pieces land (see the README's stage table).
+RUNNABLE = {0, 1, 2, 4}
+
+
+def mongodb(data: Path) -> str:
+    return (
+        f"mongodb: {PY} -m secantus --host 127.0.0.1 --port {MONGO_PORT} "
+        f"--storage-path {data / 'comments-mongo'}"
+    )
+
+
+def comments_service(posts_owner_url: str) -> str:
+    env = f"MONGO_URL=mongodb://127.0.0.1:{MONGO_PORT} POSTS_URL={posts_owner_url} POST_LOOKUP=sync"
+    return (
+        f"comments: cd services/comments && "
+        f"exec env {env} {PY} manage.py runserver 127.0.0.1:{COMMENTS_PORT}"
+    )
 
 
 def microservices(data: Path) -> list[str]:
     """Stage 4 on the embedded profile: posts on SQLite, comments on the
     MongoDB-wire server, both under .data/; sync mode."""
     posts_env = f"COMMENTS_URL=http://127.0.0.1:{COMMENTS_PORT} COMMENT_COUNTS=sync"
-    comments_env = (
-        f"MONGO_URL=mongodb://127.0.0.1:{MONGO_PORT} POSTS_URL=http://127.0.0.1:{POSTS_PORT} "
-        "POST_LOOKUP=sync"
-    )
     return [
-        f"mongodb: {PY} -m secantus --host 127.0.0.1 --port {MONGO_PORT} "
-        f"--storage-path {data / 'comments-mongo'}",
+        mongodb(data),
         f"posts: cd services/posts && {PY} manage.py migrate --noinput -v0 && "
         f"exec env {posts_env} {PY} manage.py runserver 127.0.0.1:{POSTS_PORT}",
-        f"comments: cd services/comments && "
-        f"exec env {comments_env} {PY} manage.py runserver 127.0.0.1:{COMMENTS_PORT}",
+        comments_service(f"http://127.0.0.1:{POSTS_PORT}"),
     ]
 
 
 def procfile(stage: int, data: Path) -> str:
-    lines = [f"monolith: {PY} manage.py runserver 127.0.0.1:{MONOLITH_PORT}"]
+    monolith_env = ""
+    if stage in (2, 3):
+        # Branch by abstraction: the monolith's comments now live in the service.
+        monolith_env = (
+            f"env COMMENTS_BACKEND=service COMMENTS_URL=http://127.0.0.1:{COMMENTS_PORT} "
+        )
+    lines = [f"monolith: {monolith_env}{PY} manage.py runserver 127.0.0.1:{MONOLITH_PORT}"]
+    if stage in (2, 3):
+        lines += [mongodb(data), comments_service(f"http://127.0.0.1:{MONOLITH_PORT}")]
     if stage == 4:
         lines += microservices(data)
     if stage >= 1:
@@ -64,10 +81,9 @@ def banner(stage: int) -> str:
         ("  API docs", f"http://127.0.0.1:{MONOLITH_PORT}/api/docs/"),
     ]
     if stage == 4:
-        rows += [
-            ("  posts service", f"http://127.0.0.1:{POSTS_PORT}/api/posts/"),
-            ("  comments service", f"http://127.0.0.1:{COMMENTS_PORT}/healthz"),
-        ]
+        rows.append(("  posts service", f"http://127.0.0.1:{POSTS_PORT}/api/posts/"))
+    if stage >= 2:
+        rows.append(("  comments service", f"http://127.0.0.1:{COMMENTS_PORT}/healthz"))
     if stage >= 1:
         rows += [
             (f"Stage {stage} behind the gateway", f"http://127.0.0.1:{GATEWAY_PORT}/"),

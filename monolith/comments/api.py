@@ -1,8 +1,10 @@
 """What the rest of the monolith may know about comments: the seam.
 
-The posts app asks here for comment counts. In stage 2 these functions become
-one batch HTTP call to the comments service; in stage 3 a local counter fed
-by comment events.
+Branch by abstraction: callers (the posts app) use these functions and never
+learn where comments live. ``COMMENTS_BACKEND=local`` (stages 0-1): this
+app's own tables. ``COMMENTS_BACKEND=service`` (stages 2-3): the comments
+service over HTTP (monolith/comments/remote.py). Stage 3 replaces the counts
+call by a counter fed by comment events.
 """
 
 from __future__ import annotations
@@ -10,10 +12,27 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from . import selectors
+from django.conf import settings
+from django.db import transaction
+
+from . import remote, selectors
+
+
+def served_here() -> bool:
+    return settings.COMMENTS_BACKEND == "local"
 
 
 def comment_counts(*, post_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
-    """Number of comments of each post, in one query; posts without comments
-    are absent from the result."""
-    return selectors.comment_counts(post_ids=post_ids)
+    """Number of comments of each post, for a whole page in one query (or one
+    call); posts without comments may be absent from the result."""
+    if served_here():
+        return selectors.comment_counts(post_ids=post_ids)
+    return remote.comment_counts(post_ids=post_ids)
+
+
+def post_deleted(*, post_id: uuid.UUID) -> None:
+    """The posts app deleted a post. Here, the foreign key's cascade already
+    removed its comments in the same transaction; at the comments service,
+    they are removed once the delete has committed."""
+    if not served_here():
+        transaction.on_commit(lambda: remote.comments_delete_for_post(post_id=post_id))

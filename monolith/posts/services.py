@@ -6,6 +6,8 @@ import uuid
 
 from django.db import transaction
 
+from monolith.comments import api as comments_api
+
 from .models import Post
 
 
@@ -26,8 +28,10 @@ def post_create(*, title: str, body: str) -> Post:
 
 @transaction.atomic
 def post_delete(*, post_id: uuid.UUID) -> None:
-    """Deletes the post; its comments go with it (ForeignKey, CASCADE). In
-    stage 2 the comments live elsewhere and this becomes an explicit call."""
+    """Deletes the post, and tells comments (through its api): in this
+    database the foreign key's cascade takes the comments along; from stage 2
+    on, the comments service is asked to, after the commit."""
     deleted, _ = Post.objects.filter(pk=post_id).delete()
     if not deleted:
         raise PostNotFound(str(post_id))
+    comments_api.post_deleted(post_id=post_id)

@@ -6,3 +6,7 @@ urlpatterns = [
     path("posts/", views.PostListCreateView.as_view(), name="post-list"),
     path("posts/<uuid:post_id>/", views.PostDetailView.as_view(), name="post-detail"),
 ]
+
+internal_urlpatterns = [
+    path("posts/<uuid:post_id>/", views.InternalPostView.as_view(), name="internal-post"),
+]

@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from blogweb import openapi
 from blogweb.pagination import ContractPagination
+from blogweb.timeutil import format_rfc3339_ms
 
 from . import selectors, services
 from .serializers import PostInputSerializer, PostOutputSerializer
@@ -62,3 +63,17 @@ class PostDetailView(APIView):
         except services.PostNotFound:
             raise NotFound() from None
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(exclude=True)
+class InternalPostView(APIView):
+    """GET /internal/posts/{id}/: does this post exist? Asked by the comments
+    service from stage 2 on (the same route the posts service answers at
+    stage 4). Cheap: no comment count. Not part of the public contract; the
+    gateway does not route /internal/."""
+
+    def get(self, request, post_id):
+        post = selectors.post_find(post_id=post_id)
+        if post is None:
+            raise NotFound()
+        return Response({"id": str(post.id), "created_at": format_rfc3339_ms(post.created_at)})

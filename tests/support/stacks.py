@@ -18,11 +18,19 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .live_server import REPO_ROOT, free_port, fresh_database, gunicorn_monolith
+from .live_server import (
+    REPO_ROOT,
+    free_port,
+    fresh_database,
+    gunicorn_monolith,
+)
+from .live_server import (
+    monolith_env as monolith_settings,
+)
 from .processes import Process, http_ready, running, tcp_ready
 
 GATEWAYS = ("nginx", "dev")
-RUNNABLE_STAGES = (0, 1, 4)
+RUNNABLE_STAGES = (0, 1, 2, 4)
 SERVICES = REPO_ROOT / "services"
 
 
@@ -103,6 +111,83 @@ def migrate_service(name: str, env: dict[str, str]) -> None:
     )  # fmt: skip
 
 
+def mongodb_process(port: int, folder: Path) -> Process:
+    return Process(
+        name="mongodb-wire",
+        command=[
+            sys.executable,
+            "-m",
+            "secantus",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--storage-path",
+            str(folder),
+        ],
+        cwd=REPO_ROOT,
+        ready=tcp_ready(port),
+    )
+
+
+@contextmanager
+def comments_extracted_stack(*, gateway: str, log_dir: Path, stack: ExitStack) -> Iterator[Stack]:
+    """Stage 2: comment routes to the comments service, the rest to the
+    monolith, which asks the service for counts (branch by abstraction) and
+    answers its post lookups; sync calls both ways."""
+    monolith_port, comments_port, mongo_port = free_port(), free_port(), free_port()
+    monolith_url = f"http://127.0.0.1:{monolith_port}"
+    comments_url = f"http://127.0.0.1:{comments_port}"
+    database = stack.enter_context(fresh_database("stage2"))
+    monolith_env = monolith_settings(
+        database, COMMENTS_BACKEND="service", COMMENTS_URL=comments_url
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+        cwd=REPO_ROOT, env={**os.environ, **monolith_env}, check=True, timeout=180,
+    )  # fmt: skip
+    processes = [
+        mongodb_process(mongo_port, log_dir / "mongo-data"),
+        django_service(
+            "comments",
+            "comments_service.wsgi",
+            comments_port,
+            {
+                "MONGO_URL": f"mongodb://127.0.0.1:{mongo_port}",
+                "MONGO_DB": "comments",
+                "POSTS_URL": monolith_url,
+                "POST_LOOKUP": "sync",
+            },
+        ),
+        Process(
+            name="monolith",
+            command=[
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "monolith.config.wsgi",
+                "-b",
+                f"127.0.0.1:{monolith_port}",
+                "-w",
+                "2",
+                "--no-control-socket",
+            ],
+            cwd=REPO_ROOT,
+            env=monolith_env,
+            ready=http_ready(f"{monolith_url}/healthz"),
+        ),
+    ]
+    gateway_dir = log_dir / "gateway"
+    gateway_dir.mkdir(parents=True, exist_ok=True)
+    spec, url = gateway_process(
+        2, gateway, {"MONOLITH_URL": monolith_url, "COMMENTS_URL": comments_url}, gateway_dir
+    )
+    started = stack.enter_context(running([*processes, spec], log_dir))
+    yield Stack(
+        url=url, served_by=frozenset({"monolith", "comments", "gateway"}), processes=started
+    )
+
+
 @contextmanager
 def microservices_stack(*, gateway: str, log_dir: Path, stack: ExitStack) -> Iterator[Stack]:
     """Stage 4: posts and comments services behind the gateway, sync mode."""
@@ -115,24 +200,8 @@ def microservices_stack(*, gateway: str, log_dir: Path, stack: ExitStack) -> Ite
         "COMMENT_COUNTS": "sync",
     }
     migrate_service("posts", posts_env)
-    mongo_dir = log_dir / "mongo-data"
     processes = [
-        Process(
-            name="mongodb-wire",
-            command=[
-                sys.executable,
-                "-m",
-                "secantus",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(mongo_port),
-                "--storage-path",
-                str(mongo_dir),
-            ],
-            cwd=REPO_ROOT,
-            ready=tcp_ready(mongo_port),
-        ),
+        mongodb_process(mongo_port, log_dir / "mongo-data"),
         django_service(
             "comments",
             "comments_service.wsgi",
@@ -163,6 +232,11 @@ def stage_stack(stage: int, *, gateway: str, log_dir: Path) -> Iterator[Stack]:
         if stage == 4:
             yield stack.enter_context(
                 microservices_stack(gateway=gateway, log_dir=log_dir, stack=stack)
+            )
+            return
+        if stage == 2:
+            yield stack.enter_context(
+                comments_extracted_stack(gateway=gateway, log_dir=log_dir, stack=stack)
             )
             return
         database = stack.enter_context(fresh_database(f"stage{stage}"))

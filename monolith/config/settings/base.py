@@ -100,3 +100,12 @@ SPECTACULAR_SETTINGS = spectacular_settings(
 )
 
 LOGGING = logging_config()
+
+# Where comments live (branch by abstraction behind monolith/comments/api.py):
+# "local", this database (stages 0-1), or "service", the comments service
+# (stages 2-3), whose routes the gateway then sends there.
+COMMENTS_BACKEND = os.environ.get("COMMENTS_BACKEND", "local").strip().lower()
+if COMMENTS_BACKEND not in {"local", "service"}:
+    raise ValueError(f"COMMENTS_BACKEND must be local or service, not {COMMENTS_BACKEND!r}")
+COMMENTS_URL = os.environ.get("COMMENTS_URL", "http://127.0.0.1:8002").rstrip("/")
+COMMENTS_TIMEOUT = float(os.environ.get("COMMENTS_TIMEOUT", "0.5"))

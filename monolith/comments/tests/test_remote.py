@@ -1,0 +1,97 @@
+"""Stage 2: the monolith with COMMENTS_BACKEND=service. Its callers (the
+posts app) are unchanged; behind monolith/comments/api.py the comments
+service answers, over real HTTP."""
+
+import time
+import uuid
+
+import pytest
+
+from blogweb.timeutil import format_rfc3339_ms
+from monolith.comments.models import Comment
+from monolith.posts.tests.factories import PostFactory
+from tests.support.live_server import free_port
+
+from .fake_service import FakeCommentsService
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def fake_service():
+    service = FakeCommentsService()
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def service_backend(settings, fake_service):
+    settings.COMMENTS_BACKEND = "service"
+    settings.COMMENTS_URL = fake_service.url
+    fake_service.requests.clear()
+    fake_service.counts.clear()
+    return fake_service
+
+
+def test_the_post_list_asks_the_service_once_per_page(client, service_backend):
+    posts = PostFactory.create_batch(30)
+    service_backend.counts = {str(posts[0].id): 7}
+    page = client.get("/api/posts/?page_size=25").json()
+    assert len(page["results"]) == 25
+    counts_calls = [r for r in service_backend.requests if r[1] == "/internal/comment-counts/"]
+    assert len(counts_calls) == 1
+    assert counts_calls[0][2] == {"post_ids": [p["id"] for p in page["results"]]}
+    by_id = {p["id"]: p["comment_count"] for p in page["results"]}
+    assert by_id.get(str(posts[0].id), 7) == 7
+    assert set(by_id.values()) <= {0, 7}
+
+
+def test_a_deleted_posts_comments_are_deleted_at_the_service_after_commit(
+    client, service_backend, django_capture_on_commit_callbacks
+):
+    post = PostFactory()
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        assert client.delete(f"/api/posts/{post.id}/").status_code == 204
+    assert len(callbacks) == 1
+    assert ("DELETE", f"/internal/posts/{post.id}/comments/", None) in service_backend.requests
+
+
+def test_the_monoliths_own_comment_routes_say_where_comments_went(client, service_backend):
+    post = PostFactory()
+    listed = client.get(f"/api/posts/{post.id}/comments/")
+    assert listed.status_code == 404
+    assert "comments service" in listed.json()["detail"]
+    created = client.post(
+        f"/api/posts/{post.id}/comments/", data={"body": "x"}, content_type="application/json"
+    )
+    assert created.status_code == 404
+    assert Comment.objects.count() == 0
+
+
+def test_comments_service_down_lists_fail_fast_writes_go_on(client, settings):
+    settings.COMMENTS_BACKEND = "service"
+    settings.COMMENTS_URL = f"http://127.0.0.1:{free_port()}"
+    PostFactory()
+    started = time.monotonic()
+    response = client.get("/api/posts/")
+    assert time.monotonic() - started < 1.5
+    assert response.status_code == 503
+    assert "comments" in response.json()["detail"]
+    created = client.post(
+        "/api/posts/", data={"title": "t", "body": "b"}, content_type="application/json"
+    )
+    assert created.status_code == 201
+
+
+def test_the_internal_post_lookup(client):
+    post = PostFactory()
+    found = client.get(f"/internal/posts/{post.id}/")
+    assert found.status_code == 200
+    assert found.json() == {"id": str(post.id), "created_at": format_rfc3339_ms(post.created_at)}
+    assert client.get(f"/internal/posts/{uuid.uuid4()}/").status_code == 404
+    assert client.get("/internal/posts/not-a-uuid/").json() == {"detail": "Not found."}
+
+
+def test_the_internal_route_is_not_in_the_public_document(client):
+    schema = client.get("/api/schema/?format=json")
+    assert not any(path.startswith("/internal/") for path in schema.json()["paths"])
