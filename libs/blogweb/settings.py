@@ -104,3 +104,32 @@ def logging_config() -> dict:
             "blog.access": {"level": "INFO" if env_bool("ACCESS_LOG", True) else "WARNING"},
         },
     }
+
+
+def production_settings(*, required: tuple[str, ...] = ()) -> dict:
+    """What every component runs with in production: secrets and hosts from
+    the environment (refusing to start without them), and the security
+    settings that `manage.py check --deploy` asks for. Behind a
+    TLS-terminating proxy that sets X-Forwarded-Proto; for plain-HTTP runs on
+    loopback (benchmarks) set DJANGO_SECURE_SSL_REDIRECT=0."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    for name in ("DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", *required):
+        if not os.environ.get(name, "").strip():
+            raise ImproperlyConfigured(f"{name} must be set in production")
+    return {
+        "DEBUG": False,
+        "SECRET_KEY": os.environ["DJANGO_SECRET_KEY"],
+        "ALLOWED_HOSTS": env_list("DJANGO_ALLOWED_HOSTS", []),
+        "SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https"),
+        "SECURE_SSL_REDIRECT": env_bool("DJANGO_SECURE_SSL_REDIRECT", True),
+        # Probes and the internal calls between components come over plain
+        # HTTP from inside the cluster.
+        "SECURE_REDIRECT_EXEMPT": [r"^healthz$", r"^readyz$", r"^internal/"],
+        "SECURE_HSTS_SECONDS": int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", "31536000")),
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": True,
+        "SECURE_HSTS_PRELOAD": env_bool("DJANGO_SECURE_HSTS_PRELOAD", True),
+        "SESSION_COOKIE_SECURE": True,
+        "CSRF_COOKIE_SECURE": True,
+        "CSRF_TRUSTED_ORIGINS": env_list("DJANGO_CSRF_TRUSTED_ORIGINS", []),
+    }
