@@ -12,7 +12,7 @@ STAGE ?= 1
 export MONOLITH_PORT GATEWAY_PORT
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help venv up migrate seed test test-fast parity lint fmt bench bench-profile bench-relay gateway gateway-conf gateway-nginx stage-tags clean
+.PHONY: help venv up migrate migrate-stage seed test test-fast parity lint fmt bench bench-profile bench-relay gateway gateway-conf gateway-nginx stage-tags clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -30,6 +30,15 @@ migrate: venv ## apply the monolith's migrations (SQLite under .data/ unless DAT
 
 up: migrate ## the monolith on :8000 and STAGE (default 1) behind the gateway on :8080; Ctrl-C stops all
 	@$(PY) scripts/stack.py --stage $(STAGE)
+
+ifeq (migrate-stage,$(firstword $(MAKECMDGOALS)))
+MIGRATE_STAGE_N := $(word 2,$(MAKECMDGOALS))
+ifneq ($(MIGRATE_STAGE_N),)
+$(eval $(MIGRATE_STAGE_N):;@:)
+endif
+endif
+migrate-stage: venv ## the data migration into stage N: make migrate-stage 2 (or 4); MIGRATE_ARGS=--verify-only
+	@$(PY) scripts/migrate_stage.py $(or $(MIGRATE_STAGE_N),$(STAGE)) $(MIGRATE_ARGS)
 
 SEED_ARGS ?= --reset
 seed: migrate ## replace all posts and comments with the demo set (200 posts, 2,000 comments)

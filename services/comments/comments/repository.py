@@ -192,3 +192,104 @@ def comments_delete_of_post(*, post_id: uuid.UUID) -> int:
     """Removes every comment of the post; how many there were."""
     with _mongo() as comments:
         return comments.delete_many({"post_id": _id(post_id)}).deleted_count
+
+
+# --- Data migration from the monolith (import_monolith_comments) -------------
+
+MIGRATIONS_COLLECTION = "migrations"
+DUPLICATE_KEY_CODES = {11000, 11001}
+
+
+def _migrations() -> Collection:
+    return _client()[settings.MONGO_DB][MIGRATIONS_COLLECTION]
+
+
+def comments_bulk_upsert(records: Iterable[CommentRecord]) -> tuple[int, int]:
+    """Writes each record under its own id: inserted when absent, replaced
+    field by field when different, untouched when equal. Returns (inserted,
+    changed); running it twice on the same records gives (0, 0) the second
+    time. Timestamps are stored at millisecond precision (what MongoDB keeps).
+
+    One unordered insert_many first (the common case of a first run: about
+    twice as fast as upserts on the embedded server), then upserts for the
+    ids that already existed (duplicate key errors), which change only what
+    differs."""
+    docs = []
+    for record in records:
+        if not isinstance(record.body, str):
+            raise TypeError(f"body must be a str, got {type(record.body).__name__}")
+        created_at = record.created_at
+        if created_at.tzinfo is None:
+            raise ValueError("created_at must be timezone-aware")
+        created_at = created_at.astimezone(UTC)
+        created_at = created_at.replace(microsecond=created_at.microsecond // 1000 * 1000)
+        docs.append(
+            {
+                "_id": _id(record.id),
+                "post_id": _id(record.post_id),
+                "body": record.body,
+                "created_at": created_at,
+            }
+        )
+    if not docs:
+        return 0, 0
+    with _mongo() as comments:
+        try:
+            comments.insert_many(docs, ordered=False)
+            return len(docs), 0
+        except pymongo.errors.BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if exc.details.get("writeConcernErrors") or any(
+                error.get("code") not in DUPLICATE_KEY_CODES for error in errors
+            ):
+                raise
+            inserted = exc.details.get("nInserted", 0)
+            existing = [docs[error["index"]] for error in errors]
+        operations = [
+            pymongo.UpdateOne(
+                {"_id": doc["_id"]},
+                {"$set": {key: value for key, value in doc.items() if key != "_id"}},
+                upsert=True,
+            )
+            for doc in existing
+        ]
+        result = comments.bulk_write(operations, ordered=False)
+    return inserted + result.upserted_count, result.modified_count
+
+
+def comments_total() -> int:
+    with _mongo() as comments:
+        return comments.count_documents({})
+
+
+def comments_iter_all(*, batch_size: int = 2000) -> Iterator[CommentRecord]:
+    """Every comment, in no particular order, streamed in batches (for the
+    migration's verification: memory stays bounded whatever the size)."""
+    with _mongo() as comments:
+        for doc in comments.find({}, batch_size=batch_size):
+            yield _record(doc)
+
+
+def migration_checkpoint_get(name: str) -> dict | None:
+    """The saved progress of a data migration (without its _id), or None."""
+    if not isinstance(name, str):
+        raise TypeError("name must be a str")
+    with _mongo():
+        doc = _migrations().find_one({"_id": name})
+    if doc is not None:
+        doc.pop("_id", None)
+    return doc
+
+
+def migration_checkpoint_set(name: str, fields: dict) -> None:
+    if not isinstance(name, str):
+        raise TypeError("name must be a str")
+    with _mongo():
+        _migrations().update_one({"_id": name}, {"$set": dict(fields)}, upsert=True)
+
+
+def migration_checkpoint_delete(name: str) -> None:
+    if not isinstance(name, str):
+        raise TypeError("name must be a str")
+    with _mongo():
+        _migrations().delete_one({"_id": name})
