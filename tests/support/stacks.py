@@ -131,14 +131,22 @@ def mongodb_process(port: int, folder: Path) -> Process:
 
 
 @contextmanager
-def comments_extracted_stack(*, gateway: str, log_dir: Path, stack: ExitStack) -> Iterator[Stack]:
+def comments_extracted_stack(
+    *,
+    gateway: str,
+    log_dir: Path,
+    stack: ExitStack,
+    monolith_database: str | None = None,
+    mongo_port: int | None = None,
+) -> Iterator[Stack]:
     """Stage 2: comment routes to the comments service, the rest to the
     monolith, which asks the service for counts (branch by abstraction) and
-    answers its post lookups; sync calls both ways."""
-    monolith_port, comments_port, mongo_port = free_port(), free_port(), free_port()
+    answers its post lookups; sync calls both ways. Without a database and a
+    running MongoDB-wire server given, fresh ones are made."""
+    monolith_port, comments_port = free_port(), free_port()
     monolith_url = f"http://127.0.0.1:{monolith_port}"
     comments_url = f"http://127.0.0.1:{comments_port}"
-    database = stack.enter_context(fresh_database("stage2"))
+    database = monolith_database or stack.enter_context(fresh_database("stage2"))
     monolith_env = monolith_settings(
         database, COMMENTS_BACKEND="service", COMMENTS_URL=comments_url
     )
@@ -146,8 +154,11 @@ def comments_extracted_stack(*, gateway: str, log_dir: Path, stack: ExitStack) -
         [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
         cwd=REPO_ROOT, env={**os.environ, **monolith_env}, check=True, timeout=180,
     )  # fmt: skip
-    processes = [
-        mongodb_process(mongo_port, log_dir / "mongo-data"),
+    processes = []
+    if mongo_port is None:
+        mongo_port = free_port()
+        processes.append(mongodb_process(mongo_port, log_dir / "mongo-data"))
+    processes += [
         django_service(
             "comments",
             "comments_service.wsgi",
@@ -189,19 +200,31 @@ def comments_extracted_stack(*, gateway: str, log_dir: Path, stack: ExitStack) -
 
 
 @contextmanager
-def microservices_stack(*, gateway: str, log_dir: Path, stack: ExitStack) -> Iterator[Stack]:
-    """Stage 4: posts and comments services behind the gateway, sync mode."""
-    posts_port, comments_port, mongo_port = free_port(), free_port(), free_port()
+def microservices_stack(
+    *,
+    gateway: str,
+    log_dir: Path,
+    stack: ExitStack,
+    posts_database: str | None = None,
+    mongo_port: int | None = None,
+) -> Iterator[Stack]:
+    """Stage 4: posts and comments services behind the gateway, sync mode.
+    Without a posts database and a running MongoDB-wire server given, fresh
+    ones are made."""
+    posts_port, comments_port = free_port(), free_port()
     posts_url = f"http://127.0.0.1:{posts_port}"
     comments_url = f"http://127.0.0.1:{comments_port}"
     posts_env = {
-        "DATABASE_URL": stack.enter_context(fresh_database("posts")),
+        "DATABASE_URL": posts_database or stack.enter_context(fresh_database("posts")),
         "COMMENTS_URL": comments_url,
         "COMMENT_COUNTS": "sync",
     }
     migrate_service("posts", posts_env)
-    processes = [
-        mongodb_process(mongo_port, log_dir / "mongo-data"),
+    processes = []
+    if mongo_port is None:
+        mongo_port = free_port()
+        processes.append(mongodb_process(mongo_port, log_dir / "mongo-data"))
+    processes += [
         django_service(
             "comments",
             "comments_service.wsgi",

@@ -1,0 +1,114 @@
+"""One data set walks through the stages: seeded in the monolith (stage 0),
+migrated into MongoDB (stage 2), then into the posts service's database
+(stage 4). Every post and every comment is served identically at each stop,
+through the gateway. (Stage 3, events, joins this walk when it lands.)"""
+
+import os
+import subprocess
+import sys
+from contextlib import ExitStack
+
+import requests
+
+from tests.support.live_server import (
+    REPO_ROOT,
+    free_port,
+    fresh_database,
+    gunicorn_monolith,
+    monolith_env,
+)
+from tests.support.processes import running
+from tests.support.stacks import (
+    SERVICES,
+    comments_extracted_stack,
+    microservices_stack,
+    migrate_service,
+    mongodb_process,
+    service_settings,
+)
+
+
+def manage(cwd, env, *args):
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def all_pages(url):
+    items, next_url = [], url
+    while next_url:
+        page = requests.get(next_url, timeout=10)
+        assert page.status_code == 200, (next_url, page.text)
+        body = page.json()
+        items += body["results"]
+        next_url = body["next"]
+    return items
+
+
+def snapshot(base_url):
+    """Everything a client can read: every post, and every post's comments."""
+    posts = all_pages(f"{base_url}/api/posts/?page_size=100")
+    comments = {
+        post["id"]: all_pages(f"{base_url}/api/posts/{post['id']}/comments/?page_size=100")
+        for post in posts
+    }
+    return posts, comments
+
+
+def test_one_data_set_walks_through_the_stages(tmp_path):
+    with ExitStack() as walk:
+        monolith_db = walk.enter_context(fresh_database("walk"))
+        env = {**os.environ, **monolith_env(monolith_db)}
+        manage(REPO_ROOT, env, "migrate", "--noinput", "-v0")
+        manage(REPO_ROOT, env, "seed", "--posts", "40", "--comments", "300", "--reset", "--quiet")
+
+        (tmp_path / "stage0").mkdir()
+        with gunicorn_monolith(
+            database=monolith_db, log_dir=tmp_path / "stage0", migrate=False
+        ) as s0:
+            before = snapshot(s0.url)
+        posts, comments = before
+        assert len(posts) == 40
+        assert sum(len(c) for c in comments.values()) == 300
+
+        mongo_port = free_port()
+        walk.enter_context(running([mongodb_process(mongo_port, tmp_path / "mongo")], tmp_path))
+        comments_env = {
+            **os.environ,
+            **service_settings("comments"),
+            "MONOLITH_DATABASE_URL": monolith_db,
+            "MONGO_URL": f"mongodb://127.0.0.1:{mongo_port}",
+            "MONGO_DB": "comments",
+        }
+        manage(SERVICES / "comments", comments_env, "import_monolith_comments", "--quiet")
+        with ExitStack() as stage2:
+            (tmp_path / "stage2").mkdir()
+            s2 = stage2.enter_context(
+                comments_extracted_stack(
+                    gateway="nginx", log_dir=tmp_path / "stage2", stack=stage2,
+                    monolith_database=monolith_db, mongo_port=mongo_port,
+                )
+            )  # fmt: skip
+            assert snapshot(s2.url) == before
+
+        posts_db = walk.enter_context(fresh_database("walkposts"))
+        posts_env = {"DATABASE_URL": posts_db, "MONOLITH_DATABASE_URL": monolith_db}
+        migrate_service("posts", posts_env)
+        manage(
+            SERVICES / "posts",
+            {**os.environ, **service_settings("posts"), **posts_env},
+            "import_monolith_posts",
+            "--quiet",
+        )
+        with ExitStack() as stage4:
+            (tmp_path / "stage4").mkdir()
+            s4 = stage4.enter_context(
+                microservices_stack(
+                    gateway="nginx", log_dir=tmp_path / "stage4", stack=stage4,
+                    posts_database=posts_db, mongo_port=mongo_port,
+                )
+            )  # fmt: skip
+            assert snapshot(s4.url) == before
