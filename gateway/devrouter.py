@@ -318,6 +318,9 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _own(self, path: str) -> None:
+        if path.startswith("/internal"):
+            self._send_json(404, {"detail": "Not found."})
+            return
         if path == "/readyz":
             checks = {name: self._probe(name) for name in self.server.table.upstreams()}
             failed = sorted(name for name, result in checks.items() if result != "ok")

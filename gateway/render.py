@@ -72,15 +72,17 @@ def _gateway_headers(indent: str = "        ") -> str:
 
 
 def _own_location(route: rt.Route) -> str:
-    body = {"status": "ok"}
-    if route.name == "readyz":
+    status, body = 200, {"status": "ok"}
+    if route.name == "internal":
+        status, body = 404, {"detail": "Not found."}
+    elif route.name == "readyz":
         # nginx cannot probe its upstreams itself; each service has its own
         # /readyz. The dev router's /readyz does check the upstreams.
         body = {"status": "ok", "checks": {"gateway": "ok"}}
     return (
         f"    {_location_head(route.match, route.pattern)} {{\n"
         + _gateway_headers()
-        + f"        return 200 {_json(body)};\n"
+        + f"        return {status} {_json(body)};\n"
         "    }\n"
     )
 

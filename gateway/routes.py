@@ -113,9 +113,15 @@ def _methods(*names: str) -> frozenset[str]:
 GET = _methods("GET")
 GET_POST = _methods("GET", "POST")
 
+# The services' /internal/ routes (post lookups, comment counts) are for each
+# other, inside the cluster: the gateway answers them with a JSON 404 itself,
+# at every stage, rather than let a default route forward them.
+INTERNAL = r"^/internal(/.*)?$"
+
 _GATEWAY_OWN = (
     Route(ANY, "exact", "/healthz", "gateway", "healthz"),
     Route(ANY, "exact", "/readyz", "gateway", "readyz"),
+    Route(ANY, "regex", INTERNAL, "gateway", "internal"),
 )
 
 _COMMENTS_MOVED = (Route(GET_POST, "regex", COMMENTS_OF_POST, "comments", "comments-of-post"),)

@@ -83,6 +83,23 @@ def test_healthz_and_readyz_are_the_gateways(gw2):
         assert body["status"] == "ok"
 
 
+@pytest.mark.parametrize(
+    "path", ["/internal/posts/4b0c8a37-6f39-4c55-9d0a-d5d3b6a6a111/", "/internal/comment-counts/"]
+)
+@pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
+def test_internal_routes_are_never_forwarded(gw2, gw4, fakes, path, method):
+    # At stage 2 the default route would reach the monolith; the services'
+    # /internal/ routes are for each other, not for clients.
+    for gateway in (gw2, gw4):
+        request_id = f"internal-{uuid.uuid4().hex}"
+        response = requests.request(
+            method, gateway.url + path, headers={"X-Request-ID": request_id}, timeout=TIMEOUT
+        )
+        assert assert_gateway_json(response, 404) == {"detail": "Not found."}
+        for fake in fakes.values():
+            assert not fake.requests_seen(request_id=request_id)
+
+
 def test_host_keeps_the_port_and_forwarded_headers_are_set(gw2):
     seen = requests.get(gw2.url + "/api/posts/", timeout=TIMEOUT).json()
     assert seen["host"] == f"127.0.0.1:{gw2.port}"
