@@ -35,3 +35,15 @@ class Comment(models.Model):
 
     def __str__(self) -> str:
         return self.body[:50]
+
+
+class CommentCount(models.Model):
+    """Stage 3: how many comments a post has at the comments service, kept
+    from comment.created / comment.deleted events (monolith/comments/events.py),
+    so that the post list needs no call per page."""
+
+    post_id = models.UUIDField(primary_key=True)
+    count = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.post_id}: {self.count}"

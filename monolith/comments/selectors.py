@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from django.db import connection
 from django.db.models import Count, QuerySet
 
-from .models import Comment
+from .models import Comment, CommentCount
 
 
 def comment_list(*, post_id: uuid.UUID) -> QuerySet[Comment]:
@@ -47,3 +47,15 @@ _COUNTS_SQL = (
     f"SELECT post_id, COUNT(*) FROM {Comment._meta.db_table} "  # noqa: S608 - a constant
     "WHERE post_id = ANY(%s) GROUP BY post_id"
 )
+
+
+def comment_counts_kept(*, post_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """Stage 3: the counts kept from comment events, for a page in one query."""
+    post_ids = list(post_ids)
+    if not post_ids:
+        return {}
+    return dict(CommentCount.objects.filter(post_id__in=post_ids).values_list("post_id", "count"))
+
+
+def comment_count_forget(*, post_id: uuid.UUID) -> None:
+    CommentCount.objects.filter(post_id=post_id).delete()

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.db import transaction
 
+from blogbus.envelope import POST_CREATED, POST_DELETED
+from blogbus.outbox.services import outbox_append
+from blogweb.requestid import current_request_id
+from blogweb.timeutil import format_rfc3339_ms
 from monolith.comments import api as comments_api
 
 from .models import Post
@@ -22,6 +27,10 @@ def post_create(*, title: str, body: str) -> Post:
     # and the database enforces them anyway.
     post.full_clean(validate_unique=False, validate_constraints=False)
     post.save(force_insert=True)
+    _publish(
+        POST_CREATED,
+        {"id": str(post.id), "title": post.title, "created_at": format_rfc3339_ms(post.created_at)},
+    )
     post.comment_count = 0
     return post
 
@@ -34,4 +43,14 @@ def post_delete(*, post_id: uuid.UUID) -> None:
     deleted, _ = Post.objects.filter(pk=post_id).delete()
     if not deleted:
         raise PostNotFound(str(post_id))
+    _publish(POST_DELETED, {"id": str(post_id)})
     comments_api.post_deleted(post_id=post_id)
+
+
+def _publish(event_type: str, data: dict) -> None:
+    """Stage 3 on: the event goes into the outbox in the caller's transaction,
+    so the change and its event commit together (the relay publishes it)."""
+    if settings.PUBLISH_EVENTS:
+        outbox_append(
+            type=event_type, source="/monolith", data=data, request_id=current_request_id.get()
+        )

@@ -38,6 +38,11 @@ INSTALLED_APPS = [
     "monolith.posts",
     "monolith.comments",
     "monolith.demo",
+    # Event plumbing (libs/blogbus): used from stage 3 on, installed always so
+    # that the schema does not change between stages.
+    "blogbus.outbox",
+    "blogbus.inbox",
+    "blogbus.bus",
 ]
 
 # The monolith's middleware layer, outermost first: what a monolith does for
@@ -109,3 +114,19 @@ if COMMENTS_BACKEND not in {"local", "service"}:
     raise ValueError(f"COMMENTS_BACKEND must be local or service, not {COMMENTS_BACKEND!r}")
 COMMENTS_URL = os.environ.get("COMMENTS_URL", "http://127.0.0.1:8002").rstrip("/")
 COMMENTS_TIMEOUT = float(os.environ.get("COMMENTS_TIMEOUT", "0.5"))
+
+# Stage 3, events. PUBLISH_EVENTS: post.created / post.deleted go out through
+# the outbox (the comments service keeps its replica of posts from them).
+# COMMENT_COUNTS=async (with COMMENTS_BACKEND=service): comment_count comes
+# from a local counter fed by comment events instead of a call per page.
+PUBLISH_EVENTS = env_bool("PUBLISH_EVENTS", False)
+COMMENT_COUNTS = os.environ.get("COMMENT_COUNTS", "sync").strip().lower()
+if COMMENT_COUNTS not in {"sync", "async"}:
+    raise ValueError(f"COMMENT_COUNTS must be sync or async, not {COMMENT_COUNTS!r}")
+BLOGBUS_BROKER_URL = os.environ.get("BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+BLOGBUS_CONSUMERS = {
+    "monolith": {
+        "comment.created": "monolith.comments.events.comment_created",
+        "comment.deleted": "monolith.comments.events.comment_deleted",
+    }
+}
