@@ -50,6 +50,8 @@ def run(stage: int, gateway: str, mode: str, extra: list[str]) -> Outcome:
         env.pop(external, None)
     if gateway != "-":
         env["CONTRACT_GATEWAY"] = env["E2E_GATEWAY"] = gateway
+    if mode != "-":
+        env["CONTRACT_MODE"] = env["E2E_MODE"] = mode
     started = time.monotonic()
     completed = subprocess.run(
         [sys.executable, "-m", "pytest", *SUITES, "-q", "-p", "no:cacheprovider", *extra],

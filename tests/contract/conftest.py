@@ -3,7 +3,8 @@
 ``CONTRACT_BASE_URL`` set: the suite talks to that server and starts nothing.
 Unset: stage ``CONTRACT_STAGE`` (default 0) is started for the session on a
 throw-away PostgreSQL database (tests/support/stacks.py), behind
-``CONTRACT_GATEWAY`` (``nginx`` or ``dev``) from stage 1 on.
+``CONTRACT_GATEWAY`` (``nginx`` or ``dev``) from stage 1 on, with the
+services talking ``CONTRACT_MODE`` (``sync`` or ``async``) at stage 4.
 
 ``CONTRACT_SERVED_BY``: comma-separated values allowed in ``X-Served-By``
 (default: the components of the started stage).
@@ -68,9 +69,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         return
     stage = int(os.environ.get("CONTRACT_STAGE", "0"))
     gateway = os.environ.get("CONTRACT_GATEWAY", "nginx")
+    mode = os.environ.get("CONTRACT_MODE", "sync")
     log_dir = tmp_path_factory.mktemp(f"contract-stage{stage}")
     try:
-        with stage_stack(stage, gateway=gateway, log_dir=log_dir) as started:
+        with stage_stack(stage, gateway=gateway, log_dir=log_dir, mode=mode) as started:
             _server_log["path"] = log_dir / "monolith" / "server.log"
             yield started
     except (ServerFailed, StartFailed) as exc:

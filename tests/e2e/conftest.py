@@ -34,7 +34,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         return
     stage = int(os.environ.get("E2E_STAGE", "0"))
     gateway = os.environ.get("E2E_GATEWAY", "nginx")
-    with stage_stack(stage, gateway=gateway, log_dir=tmp_path_factory.mktemp("e2e")) as started:
+    mode = os.environ.get("E2E_MODE", "sync")
+    log_dir = tmp_path_factory.mktemp("e2e")
+    with stage_stack(stage, gateway=gateway, log_dir=log_dir, mode=mode) as started:
         yield started
 
 

@@ -18,15 +18,9 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .live_server import (
-    REPO_ROOT,
-    free_port,
-    fresh_database,
-    gunicorn_monolith,
-)
-from .live_server import (
-    monolith_env as monolith_settings,
-)
+from .broker import own_vhost
+from .live_server import REPO_ROOT, free_port, fresh_database, gunicorn_monolith
+from .live_server import monolith_env as monolith_settings
 from .processes import Process, http_ready, running, tcp_ready
 
 GATEWAYS = ("nginx", "dev")
@@ -130,26 +124,77 @@ def mongodb_process(port: int, folder: Path) -> Process:
     )
 
 
+def worker(name: str, cwd: Path, args: list[str], env: dict[str, str]) -> Process:
+    """A relay or a consumer: a long-running management command."""
+    return Process(
+        name=name, command=[sys.executable, "manage.py", *args], cwd=cwd, env=env, deadline_s=5
+    )
+
+
+def declare(cwd: Path, env: dict[str, str], service: str, keys: list[str]) -> None:
+    """The service's queue and bindings exist before any event is published."""
+    args = ["bus_declare", "--service", service]
+    for key in keys:
+        args += ["--key", key]
+    subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=cwd, env={**os.environ, **env}, check=True, timeout=60, capture_output=True,
+    )  # fmt: skip
+
+
+def comments_processes(
+    *, port: int, mongo_port: int, posts_owner_url: str, mode: str, broker: str | None
+) -> list[Process]:
+    """The comments service; in async mode also its outbox relay and its
+    consumer of post events (the replica)."""
+    env = {
+        **service_settings("comments"),
+        "MONGO_URL": f"mongodb://127.0.0.1:{mongo_port}",
+        "MONGO_DB": "comments",
+        "POSTS_URL": posts_owner_url,
+        "POST_LOOKUP": mode,
+    }
+    if broker:
+        env["BROKER_URL"] = broker
+    processes = [django_service("comments", "comments_service.wsgi", port, env)]
+    if mode == "async":
+        cwd = SERVICES / "comments"
+        declare(cwd, env, "comments", ["post.created", "post.deleted"])
+        processes += [
+            worker("comments-relay", cwd, ["comments_outbox_relay"], env),
+            worker("comments-consumer", cwd, ["bus_consume", "--service", "comments"], env),
+        ]
+    return processes
+
+
 @contextmanager
 def comments_extracted_stack(
     *,
     gateway: str,
     log_dir: Path,
     stack: ExitStack,
+    stage: int = 2,
     monolith_database: str | None = None,
     mongo_port: int | None = None,
 ) -> Iterator[Stack]:
-    """Stage 2: comment routes to the comments service, the rest to the
-    monolith, which asks the service for counts (branch by abstraction) and
-    answers its post lookups; sync calls both ways. Without a database and a
-    running MongoDB-wire server given, fresh ones are made."""
+    """Stage 2 (sync calls both ways) or 3 (events): comment routes to the
+    comments service, the rest to the monolith. Stage 2: the monolith asks
+    the service for counts (branch by abstraction) and answers its post
+    lookups. Stage 3: the monolith publishes post events through its outbox
+    and counts comments from comment events; the comments service keeps a
+    replica of posts. Without a database and a running MongoDB-wire server
+    given, fresh ones are made."""
+    mode = "async" if stage == 3 else "sync"
     monolith_port, comments_port = free_port(), free_port()
     monolith_url = f"http://127.0.0.1:{monolith_port}"
     comments_url = f"http://127.0.0.1:{comments_port}"
-    database = monolith_database or stack.enter_context(fresh_database("stage2"))
-    monolith_env = monolith_settings(
-        database, COMMENTS_BACKEND="service", COMMENTS_URL=comments_url
-    )
+    database = monolith_database or stack.enter_context(fresh_database(f"stage{stage}"))
+    extra = {"COMMENTS_BACKEND": "service", "COMMENTS_URL": comments_url}
+    broker = None
+    if mode == "async":
+        broker = stack.enter_context(own_vhost(f"stage{stage}"))
+        extra |= {"COMMENT_COUNTS": "async", "PUBLISH_EVENTS": "1", "BROKER_URL": broker}
+    monolith_env = monolith_settings(database, **extra)
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
         cwd=REPO_ROOT, env={**os.environ, **monolith_env}, check=True, timeout=180,
@@ -158,18 +203,16 @@ def comments_extracted_stack(
     if mongo_port is None:
         mongo_port = free_port()
         processes.append(mongodb_process(mongo_port, log_dir / "mongo-data"))
-    processes += [
-        django_service(
-            "comments",
-            "comments_service.wsgi",
-            comments_port,
-            {
-                "MONGO_URL": f"mongodb://127.0.0.1:{mongo_port}",
-                "MONGO_DB": "comments",
-                "POSTS_URL": monolith_url,
-                "POST_LOOKUP": "sync",
-            },
-        ),
+    if mode == "async":
+        declare(REPO_ROOT, monolith_env, "monolith", ["comment.created", "comment.deleted"])
+    processes += comments_processes(
+        port=comments_port,
+        mongo_port=mongo_port,
+        posts_owner_url=monolith_url,
+        mode=mode,
+        broker=broker,
+    )
+    processes.append(
         Process(
             name="monolith",
             command=[
@@ -186,12 +229,22 @@ def comments_extracted_stack(
             cwd=REPO_ROOT,
             env=monolith_env,
             ready=http_ready(f"{monolith_url}/healthz"),
-        ),
-    ]
+        )
+    )
+    if mode == "async":
+        processes += [
+            worker("monolith-relay", REPO_ROOT, ["outbox_relay"], monolith_env),
+            worker(
+                "monolith-consumer",
+                REPO_ROOT,
+                ["bus_consume", "--service", "monolith"],
+                monolith_env,
+            ),
+        ]
     gateway_dir = log_dir / "gateway"
     gateway_dir.mkdir(parents=True, exist_ok=True)
     spec, url = gateway_process(
-        2, gateway, {"MONOLITH_URL": monolith_url, "COMMENTS_URL": comments_url}, gateway_dir
+        stage, gateway, {"MONOLITH_URL": monolith_url, "COMMENTS_URL": comments_url}, gateway_dir
     )
     started = stack.enter_context(running([*processes, spec], log_dir))
     yield Stack(
@@ -205,39 +258,48 @@ def microservices_stack(
     gateway: str,
     log_dir: Path,
     stack: ExitStack,
+    mode: str = "sync",
     posts_database: str | None = None,
     mongo_port: int | None = None,
 ) -> Iterator[Stack]:
-    """Stage 4: posts and comments services behind the gateway, sync mode.
-    Without a posts database and a running MongoDB-wire server given, fresh
-    ones are made."""
+    """Stage 4: posts and comments services behind the gateway. ``mode``
+    sync: they call each other; async: replica and counter fed by events,
+    each service with its outbox relay and its consumer. Without a posts
+    database and a running MongoDB-wire server given, fresh ones are made."""
     posts_port, comments_port = free_port(), free_port()
     posts_url = f"http://127.0.0.1:{posts_port}"
     comments_url = f"http://127.0.0.1:{comments_port}"
     posts_env = {
+        **service_settings("posts"),
         "DATABASE_URL": posts_database or stack.enter_context(fresh_database("posts")),
         "COMMENTS_URL": comments_url,
-        "COMMENT_COUNTS": "sync",
+        "COMMENT_COUNTS": mode,
     }
+    broker = None
+    if mode == "async":
+        broker = stack.enter_context(own_vhost("stage4"))
+        posts_env["BROKER_URL"] = broker
     migrate_service("posts", posts_env)
     processes = []
     if mongo_port is None:
         mongo_port = free_port()
         processes.append(mongodb_process(mongo_port, log_dir / "mongo-data"))
-    processes += [
-        django_service(
-            "comments",
-            "comments_service.wsgi",
-            comments_port,
-            {
-                "MONGO_URL": f"mongodb://127.0.0.1:{mongo_port}",
-                "MONGO_DB": "comments",
-                "POSTS_URL": posts_url,
-                "POST_LOOKUP": "sync",
-            },
-        ),
-        django_service("posts", "posts_service.wsgi", posts_port, posts_env),
-    ]
+    posts_dir = SERVICES / "posts"
+    if mode == "async":
+        declare(posts_dir, posts_env, "posts", ["comment.created", "comment.deleted"])
+    processes += comments_processes(
+        port=comments_port,
+        mongo_port=mongo_port,
+        posts_owner_url=posts_url,
+        mode=mode,
+        broker=broker,
+    )
+    processes.append(django_service("posts", "posts_service.wsgi", posts_port, posts_env))
+    if mode == "async":
+        processes += [
+            worker("posts-relay", posts_dir, ["outbox_relay"], posts_env),
+            worker("posts-consumer", posts_dir, ["bus_consume", "--service", "posts"], posts_env),
+        ]
     gateway_dir = log_dir / "gateway"
     gateway_dir.mkdir(parents=True, exist_ok=True)
     spec, url = gateway_process(
@@ -248,18 +310,20 @@ def microservices_stack(
 
 
 @contextmanager
-def stage_stack(stage: int, *, gateway: str, log_dir: Path) -> Iterator[Stack]:
+def stage_stack(stage: int, *, gateway: str, log_dir: Path, mode: str = "sync") -> Iterator[Stack]:
+    """Stage ``stage`` as real processes; ``mode`` (sync or async) chooses how
+    the stage-4 services talk (stage 3 is async, stage 2 sync by definition)."""
     if stage not in RUNNABLE_STAGES:
         raise ValueError(f"stage {stage} is not runnable yet (runnable: {RUNNABLE_STAGES})")
     with ExitStack() as stack:
         if stage == 4:
             yield stack.enter_context(
-                microservices_stack(gateway=gateway, log_dir=log_dir, stack=stack)
+                microservices_stack(gateway=gateway, log_dir=log_dir, stack=stack, mode=mode)
             )
             return
-        if stage == 2:
+        if stage in (2, 3):
             yield stack.enter_context(
-                comments_extracted_stack(gateway=gateway, log_dir=log_dir, stack=stack)
+                comments_extracted_stack(gateway=gateway, log_dir=log_dir, stack=stack, stage=stage)
             )
             return
         database = stack.enter_context(fresh_database(f"stage{stage}"))
