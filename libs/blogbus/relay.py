@@ -22,29 +22,26 @@ import json
 import logging
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import kombu
-import kombu.exceptions
 import psycopg
-from amqp.exceptions import ChannelError, MessageNacked
-from amqp.exceptions import ConnectionError as AMQPConnectionError
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from django.db.models import F
 from psycopg import sql
 
-from blogbus.envelope import STRUCTURED_CONTENT_TYPE
 from blogbus.outbox.models import OutboxEvent
 from blogbus.outbox.services import notify_channel
+from blogbus.publisher import (
+    DEFAULT_BROKER_URL,
+    DEFAULT_EXCHANGE,
+    BrokerUnavailable,
+    EnvelopePublisher,
+)
 
 logger = logging.getLogger("blogbus.relay")
-
-DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672//"
-DEFAULT_EXCHANGE = "blog.events"
-_AMQP_ERRORS = (AMQPConnectionError, ChannelError)
 
 
 def log_json(event: str, **fields: Any) -> None:
@@ -89,48 +86,18 @@ class RelayStats:
             setattr(self, name, getattr(self, name) + value)
 
 
-class BrokerUnavailable(Exception):
-    """The broker could not be reached or dropped the connection mid-batch."""
+class _Publisher(EnvelopePublisher):
+    """The relay's publisher: `blogbus.publisher.EnvelopePublisher` configured from a
+    RelayConfig, publishing outbox rows."""
 
-
-@dataclass
-class _Publisher:
-    """One connection and one confirm-mode channel to the broker, reused across batches."""
-
-    config: RelayConfig
-    _connection: kombu.Connection | None = None
-    _producer: kombu.Producer | None = None
-    _returned: set[str] = field(default_factory=set)
-
-    def _ensure(self) -> kombu.Producer:
-        if self._producer is not None:
-            return self._producer
-        connection = kombu.Connection(
-            self.config.broker_url,
-            connect_timeout=self.config.connect_timeout,
-            transport_options={"confirm_publish": True},
+    def __init__(self, config: RelayConfig) -> None:
+        super().__init__(
+            config.broker_url,
+            config.exchange,
+            connect_timeout=config.connect_timeout,
+            confirm_timeout=config.confirm_timeout,
         )
-        try:
-            # One attempt, no retry loop: the relay's own backoff paces reconnections.
-            connection.ensure_connection(
-                max_retries=0, interval_start=0, reraise_as_library_errors=False
-            )
-            channel = connection.channel()
-            exchange = kombu.Exchange(self.config.exchange, type="topic", durable=True)
-            exchange.declare(channel=channel)
-            self._producer = kombu.Producer(
-                channel, exchange=exchange, on_return=self._on_return, auto_declare=False
-            )
-        except Exception:
-            connection.release()
-            raise
-        self._connection = connection
-        return self._producer
-
-    def _on_return(self, exc: Exception, exchange: str, routing_key: str, message: Any) -> None:
-        # RabbitMQ sends basic.return before the basic.ack of the same message,
-        # so it has arrived by the time publish() returns.
-        self._returned.add(message.properties.get("message_id", ""))
+        self.config = config
 
     def publish(self, row: OutboxEvent) -> str | None:
         """Publish one row and wait for its confirm: None when acked, else why it was not.
@@ -138,47 +105,12 @@ class _Publisher:
         Raises BrokerUnavailable when the broker cannot be reached or the
         connection breaks; that is never the event's fault.
         """
-        message_id = str(row.event_id)
-        self._returned.discard(message_id)
-        try:
-            producer = self._ensure()
-        except (kombu.exceptions.OperationalError, *_AMQP_ERRORS, OSError) as exc:
-            raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from exc
-        try:
-            producer.publish(
-                row.envelope().to_json(),
-                routing_key=row.routing_key,
-                mandatory=True,
-                delivery_mode=2,
-                content_type=STRUCTURED_CONTENT_TYPE,
-                content_encoding="utf-8",
-                message_id=message_id,
-                type=row.type,
-                confirm_timeout=self.config.confirm_timeout,
-                retry=False,
-            )
-        except MessageNacked:
-            return "nacked by the broker"
-        except ChannelError as exc:
-            # The broker closed the channel over this publish (exchange gone, message
-            # too large, ...): the connection may be fine, the row is retried later.
-            self.close()
-            return f"refused by the broker: {type(exc).__name__}: {exc}"
-        except (kombu.exceptions.OperationalError, AMQPConnectionError, OSError) as exc:
-            # Connection refused or lost, confirm timeout: drop it and let the caller back off.
-            raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from exc
-        if message_id in self._returned:
-            self._returned.discard(message_id)
-            return f"unroutable: no queue bound to {row.routing_key!r} on {self.config.exchange!r}"
-        return None
-
-    def close(self) -> None:
-        if self._connection is not None:
-            # A broken connection is being dropped anyway.
-            with contextlib.suppress(Exception):
-                self._connection.release()
-        self._connection = None
-        self._producer = None
+        return self.publish_json(
+            row.envelope().to_json(),
+            message_id=str(row.event_id),
+            event_type=row.type,
+            routing_key=row.routing_key,
+        )
 
 
 class OutboxRelay:

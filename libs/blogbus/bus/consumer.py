@@ -8,7 +8,9 @@ by kombu: the body is a CloudEvents JSON envelope, content type
 - a type this service has no handler for: acked and ignored;
 - handled: `consume_once` runs the handler and records the inbox row in one
   transaction, then the message is acked (after the commit: a crash before the
-  ack redelivers it, and the inbox makes the second run a no-op);
+  ack redelivers it, and the inbox makes the second run a no-op); with
+  `inbox=False` the handler runs alone (it must be idempotent by construction:
+  a redelivery runs it again), then the message is acked;
 - the handler raised: a copy goes back to this service's own queue only
   (default exchange, routing key = the queue's name, `x-retries` + 1,
   published with confirms) and then the original is acked; once `x-retries`
@@ -30,7 +32,6 @@ from django.utils.module_loading import import_string
 
 from blogbus.bus.topology import queue_name
 from blogbus.envelope import Envelope, EnvelopeError
-from blogbus.inbox.services import consume_once
 
 logger = logging.getLogger("blogbus.bus")
 
@@ -43,6 +44,14 @@ Handler = Callable[[Envelope], object]
 
 def log_json(event: str, **fields: Any) -> None:
     logger.info(json.dumps({"event": event, **fields}, separators=(",", ":"), default=str))
+
+
+def consume_once(envelope: Envelope, handler: Handler, *, using: str = DEFAULT_DB_ALIAS) -> bool:
+    """`blogbus.inbox.services.consume_once`, imported on first use: a service that runs
+    its handlers without the inbox (`inbox=False`) has no `blogbus.inbox` app installed."""
+    from blogbus.inbox.services import consume_once as inbox_consume_once
+
+    return inbox_consume_once(envelope, handler, using=using)
 
 
 def resolve_handler(spec: str | Handler) -> Handler:
@@ -151,6 +160,7 @@ class EventHandler:
         max_retries: int = DEFAULT_MAX_RETRIES,
         retry_delay: float = DEFAULT_RETRY_DELAY,
         using: str = DEFAULT_DB_ALIAS,
+        inbox: bool = True,
     ) -> None:
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
@@ -160,6 +170,15 @@ class EventHandler:
         self.max_retries = max_retries
         self.retry_delay = retry_delay
         self.using = using
+        # False: the handlers are idempotent by construction (e.g. upserts keyed by id in
+        # a database without multi-document transactions) and run without the inbox.
+        self.inbox = inbox
+
+    def _apply(self, envelope: Envelope, handler: Handler) -> bool:
+        if self.inbox:
+            return consume_once(envelope, handler, using=self.using)
+        handler(envelope)
+        return True
 
     def on_message(self, message: kombu.Message) -> str:
         """Handle and settle one message; returns what was done (for logs and tests)."""
@@ -176,7 +195,7 @@ class EventHandler:
         fields = {"service": self.service, "type": envelope.type, "id": envelope.id}
         close_old_connections()  # a worker outlives database connections
         try:
-            applied = consume_once(envelope, handler, using=self.using)
+            applied = self._apply(envelope, handler)
         except Exception as exc:
             close_old_connections()
             return self._retry_or_dead_letter(message, exc, fields)

@@ -65,6 +65,7 @@ class EventConsumerStep(bootsteps.ConsumerStep):
                 max_retries=config["max_retries"],
                 retry_delay=config["retry_delay"],
                 using=config["database"],
+                inbox=config.get("inbox", True),
             )
         log_json("bus.consuming", service=topology.service, queue=topology.queue_name)
         return [
@@ -93,12 +94,15 @@ def make_consumer_app(
     max_retries: int = DEFAULT_MAX_RETRIES,
     retry_delay: float = DEFAULT_RETRY_DELAY,
     database: str = "default",
+    inbox: bool = True,
 ) -> Celery:
     """A Celery app whose worker applies `handlers` (event type -> callable or dotted path).
 
     `bindings` default to the handled types (routing key = event type).
     Django must be set up before the worker handles a message (the inbox is a
-    Django model); `manage.py bus_consume` does that.
+    Django model); `manage.py bus_consume` does that. `inbox=False` runs the
+    handlers without the inbox (no SQL database needed; handlers must be
+    idempotent by construction).
     """
     topology = Topology(service=service, bindings=tuple(bindings or handlers))
     app = Celery(f"blogbus-{service}", broker=broker_url, set_as_current=False)
@@ -129,6 +133,7 @@ def make_consumer_app(
             "max_retries": max_retries,
             "retry_delay": retry_delay,
             "database": database,
+            "inbox": inbox,
         },
     )
     app.steps["consumer"].add(EventConsumerStep)

@@ -2,7 +2,13 @@
 imports pymongo.
 
 Collection ``comments``: ``{_id: <uuid str>, post_id: <uuid str>, body: str,
-created_at: <UTC datetime, ms precision>}``. Ids reach a query only as
+created_at: <UTC datetime, ms precision>, outbox?: {id, type, envelope,
+available_at, attempts?, last_error?}}``; ``outbox`` is the comment's pending
+event (the transactional outbox on a standalone MongoDB: written by the same
+single-document insert, ``$unset`` by the relay after the broker's ack).
+Collection ``posts_replica`` (POST_LOOKUP=async): ``{_id: <post uuid str>,
+deleted: bool, created_at?, deleted_at?}``, fed by post events; a tombstone
+(``deleted: true``) always wins. Ids reach a query only as
 canonical UUID strings made here from ``uuid.UUID`` values, and bodies only as
 ``str``, so nothing a client sends (``{"$gt": ""}``, a malformed id) can turn
 into a query operator. Every driver error that means "the server cannot be
@@ -15,14 +21,14 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pymongo
 from django.conf import settings
 from pymongo.collection import Collection
-from pymongo.errors import ConnectionFailure
+from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
 from blogweb.exceptions import DependencyUnavailable
 
@@ -32,6 +38,8 @@ DEPENDENCY = "mongodb"
 # A post's comments in order (equality on post_id, sort on the rest), the
 # per-post counts (prefix post_id) and the cascade delete (prefix post_id).
 INDEXES = {"post_created_id": [("post_id", 1), ("created_at", 1), ("_id", 1)]}
+# The relay's sweep: only comments with a pending event are in it (sparse).
+SPARSE_INDEXES = {"outbox_pending": [("outbox.id", 1)]}
 _ORDER = [("created_at", pymongo.ASCENDING), ("_id", pymongo.ASCENDING)]
 
 
@@ -80,6 +88,8 @@ def _collection() -> Collection:
         # next request if the server was down), never at start-up.
         for name, keys in INDEXES.items():
             collection.create_index(keys, name=name)
+        for name, keys in SPARSE_INDEXES.items():
+            collection.create_index(keys, name=name, sparse=True)
         _indexed.add(key)
     return collection
 
@@ -124,18 +134,41 @@ def ping() -> None:
         raise DependencyUnavailable(DEPENDENCY) from exc
 
 
+@dataclass(frozen=True)
+class PendingEvent:
+    """An event to publish, stored inside the document whose change it records."""
+
+    id: str
+    type: str
+    envelope: str  # the CloudEvents envelope, as JSON
+
+
 def comment_insert(
-    *, comment_id: uuid.UUID, post_id: uuid.UUID, body: str, created_at: datetime
+    *,
+    comment_id: uuid.UUID,
+    post_id: uuid.UUID,
+    body: str,
+    created_at: datetime,
+    event: PendingEvent | None = None,
 ) -> CommentRecord:
+    """One single-document insert: the comment and, when given, its pending
+    event (field ``outbox``), atomically."""
     if not isinstance(body, str):
         raise TypeError(f"body must be a str, got {type(body).__name__}")
     if created_at.tzinfo is None or created_at.microsecond % 1000:
         raise ValueError("created_at must be timezone-aware with millisecond precision")
     doc = {"_id": _id(comment_id), "post_id": _id(post_id), "body": body}
     doc["created_at"] = created_at.astimezone(UTC)
+    if event is not None:
+        doc["outbox"] = _outbox_field(event, available_at=doc["created_at"])
     with _mongo() as comments:
         comments.insert_one(doc)
     return _record(doc)
+
+
+def comment_delete(*, comment_id: uuid.UUID) -> bool:
+    with _mongo() as comments:
+        return comments.delete_one({"_id": _id(comment_id)}).deleted_count == 1
 
 
 class PostComments:
@@ -192,6 +225,145 @@ def comments_delete_of_post(*, post_id: uuid.UUID) -> int:
     """Removes every comment of the post; how many there were."""
     with _mongo() as comments:
         return comments.delete_many({"post_id": _id(post_id)}).deleted_count
+
+
+# --- Outbox: the pending event inside each comment (comments_outbox_relay) ---
+
+
+def _outbox_field(event: PendingEvent, *, available_at: datetime) -> dict:
+    for name in ("id", "type", "envelope"):
+        if not isinstance(getattr(event, name), str):
+            raise TypeError(f"event.{name} must be a str")
+    return {
+        "id": event.id,
+        "type": event.type,
+        "envelope": event.envelope,
+        "available_at": available_at,
+        "attempts": 0,
+    }
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    document_id: str
+    event: PendingEvent
+    attempts: int
+
+
+def outbox_due(*, limit: int, now: datetime | None = None) -> list[OutboxEntry]:
+    """Up to ``limit`` pending events whose time has come, oldest first."""
+    now = now or datetime.now(UTC)
+    with _mongo() as comments:
+        cursor = (
+            comments.find(
+                {"outbox.id": {"$gt": ""}, "outbox.available_at": {"$lte": now}},
+                {"outbox": 1},
+            )
+            .sort([("outbox.available_at", 1)])
+            .limit(int(limit))
+        )
+        return [
+            OutboxEntry(
+                document_id=doc["_id"],
+                event=PendingEvent(
+                    id=doc["outbox"]["id"],
+                    type=doc["outbox"]["type"],
+                    envelope=doc["outbox"]["envelope"],
+                ),
+                attempts=int(doc["outbox"].get("attempts", 0)),
+            )
+            for doc in cursor
+        ]
+
+
+def outbox_mark_sent(*, document_id: str, event_id: str) -> bool:
+    """Removes the pending event (after the broker's ack). Only that event:
+    keyed by the document and the event id."""
+    with _mongo() as comments:
+        result = comments.update_one(
+            {"_id": str(document_id), "outbox.id": str(event_id)}, {"$unset": {"outbox": ""}}
+        )
+    return result.modified_count == 1
+
+
+def outbox_postpone(*, document_id: str, event_id: str, error: str, delay_s: float) -> None:
+    """Keeps the event pending, tried again after ``delay_s`` (unroutable, nacked)."""
+    with _mongo() as comments:
+        comments.update_one(
+            {"_id": str(document_id), "outbox.id": str(event_id)},
+            {
+                "$inc": {"outbox.attempts": 1},
+                "$set": {
+                    "outbox.last_error": str(error)[:500],
+                    "outbox.available_at": datetime.now(UTC) + timedelta(seconds=delay_s),
+                },
+            },
+        )
+
+
+def outbox_pending_count() -> int:
+    with _mongo() as comments:
+        return comments.count_documents({"outbox.id": {"$gt": ""}})
+
+
+# --- Replica of posts (POST_LOOKUP=async), fed by post.created / post.deleted ---
+
+REPLICA_COLLECTION = "posts_replica"
+
+
+@dataclass(frozen=True)
+class ReplicaPost:
+    id: uuid.UUID
+    deleted: bool
+
+
+@contextmanager
+def _replica() -> Iterator[Collection]:
+    try:
+        yield _client()[settings.MONGO_DB][REPLICA_COLLECTION]
+    except ConnectionFailure as exc:
+        raise DependencyUnavailable(DEPENDENCY) from exc
+
+
+def replica_post_get(*, post_id: uuid.UUID) -> ReplicaPost | None:
+    with _replica() as replica:
+        doc = replica.find_one({"_id": _id(post_id)}, {"deleted": 1})
+    if doc is None:
+        return None
+    return ReplicaPost(id=post_id, deleted=bool(doc.get("deleted")))
+
+
+def replica_post_add(*, post_id: uuid.UUID, created_at: datetime | None = None) -> ReplicaPost:
+    """Records a live post unless the replica knows it already: ``$setOnInsert``
+    only, so a tombstone always wins (a late or duplicate post.created, or a
+    read-through racing a post.deleted, changes nothing). Returns what the
+    replica holds afterwards."""
+    fields: dict = {"deleted": False}
+    if created_at is not None:
+        fields["created_at"] = created_at.astimezone(UTC)
+    key = _id(post_id)
+    with _replica() as replica:
+        # DuplicateKeyError: a concurrent upsert inserted it first; it exists,
+        # which is all this wants.
+        with suppress(DuplicateKeyError):
+            replica.update_one({"_id": key}, {"$setOnInsert": fields}, upsert=True)
+        doc = replica.find_one({"_id": key}, {"deleted": 1})
+    return ReplicaPost(id=post_id, deleted=bool(doc and doc.get("deleted")))
+
+
+def replica_post_tombstone(*, post_id: uuid.UUID, deleted_at: datetime) -> None:
+    """Marks the post deleted, forever (upsert: a post.deleted before its
+    post.created leaves a tombstone that the later post.created cannot undo).
+    ``deleted_at`` only moves forward (``$max``), so a replay is a no-op."""
+    if deleted_at.tzinfo is None:
+        raise ValueError("deleted_at must be timezone-aware")
+    key = _id(post_id)
+    update = {"$set": {"deleted": True}, "$max": {"deleted_at": deleted_at.astimezone(UTC)}}
+    with _replica() as replica:
+        try:
+            replica.update_one({"_id": key}, update, upsert=True)
+        except DuplicateKeyError:
+            replica.update_one({"_id": key}, update)
 
 
 # --- Data migration from the monolith (import_monolith_comments) -------------

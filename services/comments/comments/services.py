@@ -1,11 +1,22 @@
 """Writes of comments. Whether the post exists is asked of post_lookup: the
-posts service over HTTP now, a local replica fed by events later."""
+posts service over HTTP (sync), or the local replica of posts fed by events
+with a read-through on a miss (async).
+
+Each new comment carries its ``comment.created`` event in the same document
+(the outbox on a standalone MongoDB, which has no multi-document
+transactions): one single-document insert stores both or neither, and
+``comments_outbox_relay`` publishes it and removes it after the broker's ack.
+"""
 
 from __future__ import annotations
 
 import uuid
 
-from blogweb.timeutil import now_ms
+from django.conf import settings
+
+from blogbus.envelope import COMMENT_CREATED, Envelope
+from blogweb.requestid import current_request_id
+from blogweb.timeutil import format_rfc3339_ms, now_ms
 
 from . import post_lookup, repository
 
@@ -14,15 +25,44 @@ class PostNotFound(Exception):
     pass
 
 
+def comment_created_event(
+    *, comment_id: uuid.UUID, post_id: uuid.UUID, created_at
+) -> repository.PendingEvent:
+    envelope = Envelope.new(
+        type=COMMENT_CREATED,
+        source=settings.EVENT_SOURCE,
+        data={
+            "id": str(comment_id),
+            "post_id": str(post_id),
+            "created_at": format_rfc3339_ms(created_at),
+        },
+        request_id=current_request_id.get(),
+        time=created_at,
+    )
+    return repository.PendingEvent(id=envelope.id, type=envelope.type, envelope=envelope.to_json())
+
+
 def comment_create(*, post_id: uuid.UUID, body: str) -> repository.CommentRecord:
     if not post_lookup.post_exists(post_id):
         raise PostNotFound(str(post_id))
-    # A post deleted between this check and the insert leaves an orphan that
-    # no route shows (the post is 404 from then on); the posts service's
-    # delete call, or later post.deleted, removes a post's comments.
-    return repository.comment_insert(
-        comment_id=uuid.uuid4(), post_id=post_id, body=body, created_at=now_ms()
+    comment_id, created_at = uuid.uuid4(), now_ms()
+    comment = repository.comment_insert(
+        comment_id=comment_id,
+        post_id=post_id,
+        body=body,
+        created_at=created_at,
+        event=comment_created_event(comment_id=comment_id, post_id=post_id, created_at=created_at),
     )
+    # A post deleted between the check and the insert: in async mode the
+    # post.deleted handler writes the tombstone, then removes the post's
+    # comments; checking the tombstone again after the insert closes the race
+    # (either this check sees the tombstone, or the handler's delete_many,
+    # which comes after it, sees this comment). In sync mode the posts
+    # service's delete call removes such an orphan, and no route shows it.
+    if post_lookup.post_tombstoned(post_id):
+        repository.comment_delete(comment_id=comment_id)
+        raise PostNotFound(str(post_id))
+    return comment
 
 
 def comments_delete_of_post(*, post_id: uuid.UUID) -> int:

@@ -1,22 +1,27 @@
 """Real servers for the tests, no mocks of MongoDB: a SecantusDB process (or
-the MongoDB at TEST_MONGO_URL) for the session, and a tiny fake posts service
-(stdlib http.server) answering GET /internal/posts/<id>/ with 200 or 404."""
+the MongoDB at TEST_MONGO_URL) for the session, a tiny fake posts service
+(stdlib http.server) answering GET /internal/posts/<id>/ with 200 or 404, and
+(for the event tests) the shared RabbitMQ in a vhost of the session."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
+import kombu
 import pymongo
 import pytest
 from comments import repository
@@ -174,16 +179,65 @@ def fake_posts(fake_posts_server) -> FakePosts:
     return fake_posts_server
 
 
+@pytest.fixture(scope="session")
+def replica_collection(mongo_collection) -> pymongo.collection.Collection:
+    """The replica of posts (POST_LOOKUP=async), for assertions and clean-up."""
+    return mongo_collection.database[repository.REPLICA_COLLECTION]
+
+
 @pytest.fixture(autouse=True)
-def _service_settings(settings, mongo_url, mongo_collection, fake_posts):
+def _service_settings(settings, mongo_url, mongo_collection, replica_collection, fake_posts):
     """Every test talks to the session's MongoDB and fake posts service, and
-    starts with an empty collection."""
+    starts with empty collections."""
     settings.MONGO_URL = mongo_url
     settings.MONGO_DB = TEST_DB
     settings.POSTS_URL = fake_posts.url
     mongo_collection.delete_many({})
+    replica_collection.delete_many({})
     yield
     mongo_collection.delete_many({})
+    replica_collection.delete_many({})
+
+
+def _rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def broker_url() -> Iterator[str]:
+    """The shared RabbitMQ (BROKER_URL, default 127.0.0.1:5672), in a vhost of
+    this session only, deleted at the end: its blog.events, queues and
+    messages are nobody else's. Without rabbitmqctl the tests are skipped."""
+    base = urlsplit(os.environ.get("BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//"))
+    if shutil.which("rabbitmqctl") is None:
+        pytest.skip("rabbitmqctl is needed to make a vhost of this session")
+    vhost = f"comments-test-{uuid.uuid4().hex[:12]}"
+    _rabbitmqctl("add_vhost", vhost)
+    try:
+        _rabbitmqctl("set_permissions", "-p", vhost, base.username or "guest", ".*", ".*", ".*")
+        yield urlunsplit((base.scheme, base.netloc, "/" + quote(vhost, safe=""), "", ""))
+    finally:
+        _rabbitmqctl("delete_vhost", vhost)
+
+
+@pytest.fixture
+def amqp(broker_url) -> Iterator[kombu.Connection]:
+    conn = kombu.Connection(broker_url, connect_timeout=5)
+    conn.ensure_connection(max_retries=2, interval_start=0.2)
+    yield conn
+    conn.release()
+
+
+def wait_until(predicate, *, timeout: float = 10.0, what: str):
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
 
 
 @pytest.fixture

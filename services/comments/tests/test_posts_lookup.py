@@ -100,9 +100,3 @@ def test_an_answer_outside_the_internal_contract_is_a_503(client, fake_posts, st
     response = client.get(f"/api/posts/{post_id}/comments/")
     assert response.status_code == 503
     assert response.json() == {"detail": "Service unavailable: posts is not reachable."}
-
-
-def test_async_mode_is_refused_until_it_exists(settings):
-    settings.POST_LOOKUP = "async"
-    with pytest.raises(NotImplementedError):
-        post_lookup.post_exists(uuid.uuid4())

@@ -36,6 +36,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # bus_declare / bus_consume / bus_replay_dead (no blogbus.inbox: no SQL database)
+    "blogbus.bus",
     "comments",
 ]
 
@@ -100,7 +102,8 @@ MONGO_TIMEOUT_MS = int(os.environ.get("MONGO_TIMEOUT_MS", "1000"))
 MONGO_SERVER_SELECTION_TIMEOUT_MS = int(os.environ.get("MONGO_SERVER_SELECTION_TIMEOUT_MS", "500"))
 
 # How the service learns whether a post exists: "sync" asks the posts service
-# over HTTP; "async" (a local replica fed by post events) is not built yet.
+# over HTTP; "async" reads a local replica fed by post events (comments.events),
+# reading through to the posts service on a miss.
 POST_LOOKUP = os.environ.get("POST_LOOKUP", "sync").strip().lower()
 if POST_LOOKUP not in {"sync", "async"}:
     raise ImproperlyConfigured(f"POST_LOOKUP must be sync or async, not {POST_LOOKUP!r}")
@@ -109,3 +112,19 @@ POSTS_URL = os.environ.get("POSTS_URL", "http://127.0.0.1:8001").rstrip("/")
 POSTS_TIMEOUT_S = float(os.environ.get("POSTS_TIMEOUT_S", "0.5"))
 
 READINESS_CHECKS = {"mongodb": "comments_service.readiness.check_mongodb"}
+
+# Events (blogbus). Producer: comment.created, stored in the comment document
+# and published by `manage.py comments_outbox_relay`. Consumer: `manage.py
+# bus_consume --service comments` applies the post events to the replica.
+BLOGBUS_BROKER_URL = os.environ.get("BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+BLOGBUS_EXCHANGE = os.environ.get("BLOGBUS_EXCHANGE", "blog.events")
+EVENT_SOURCE = "/services/comments"
+# No SQL database, so no blogbus inbox: the handlers are idempotent by
+# construction in MongoDB (upserts keyed by id, tombstones, delete_many).
+BLOGBUS_INBOX = False
+BLOGBUS_CONSUMERS = {
+    "comments": {
+        "post.created": "comments.events.on_post_created",
+        "post.deleted": "comments.events.on_post_deleted",
+    },
+}

@@ -27,6 +27,12 @@ class Command(BaseCommand):
         parser.add_argument("--retry-delay", type=float, default=DEFAULT_RETRY_DELAY)
         parser.add_argument("--database", default="default")
         parser.add_argument("--loglevel", default="INFO")
+        parser.add_argument(
+            "--no-inbox",
+            action="store_true",
+            help="run the handlers without the inbox (idempotent handlers, no SQL database); "
+            "default: settings.BLOGBUS_INBOX (True)",
+        )
 
     def handle(self, *args, **options):
         service = options["service"]
@@ -45,6 +51,7 @@ class Command(BaseCommand):
             max_retries=options["max_retries"],
             retry_delay=options["retry_delay"],
             database=options["database"],
+            inbox=not options["no_inbox"] and getattr(settings, "BLOGBUS_INBOX", True),
         )
         app.worker_main(
             [*WORKER_ARGV, f"--hostname={service}@%h", f"--loglevel={options['loglevel']}"]
