@@ -58,3 +58,17 @@ class PostTotal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.posts} posts"
+
+
+class CommentCount(models.Model):
+    """How many comments a post has, kept from the comments service's events
+    (``comment.created`` +1, ``comment.deleted`` -1, never below 0) by
+    ``posts.events`` through the inbox, so each event counts once. Read in
+    ``COMMENT_COUNTS=async`` mode, one query per page. A post without a row
+    has no comments; the row goes with its post (``services.post_delete``)."""
+
+    post_id = models.UUIDField(primary_key=True)
+    count = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.post_id}: {self.count} comments"

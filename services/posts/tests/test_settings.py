@@ -48,7 +48,7 @@ def test_production_refuses_to_start_without_its_secrets():
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("COMMENT_COUNTS", "async"), ("COMMENTS_TIMEOUT", "5"), ("COMMENTS_TIMEOUT", "soon")],
+    [("COMMENT_COUNTS", "eventually"), ("COMMENTS_TIMEOUT", "5"), ("COMMENTS_TIMEOUT", "soon")],
 )
 def test_unsupported_comment_settings_are_refused_at_start(name, value, tmp_path):
     result = manage("check", DATA_DIR=str(tmp_path), **{name: value})

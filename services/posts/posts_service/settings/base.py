@@ -44,6 +44,11 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # The event bus (libs/blogbus): the outbox of post events, the inbox of
+    # comment events, and the bus_declare / bus_consume / bus_replay_dead commands.
+    "blogbus.outbox",
+    "blogbus.inbox",
+    "blogbus.bus",
     "posts",
 ]
 
@@ -110,13 +115,12 @@ LOGGING = logging_config()
 
 # --- The comments service -------------------------------------------------
 # Where comment_count comes from: "sync" asks the comments service, one batch
-# call per page. "async" (a counter kept from comment events) comes with the
-# event bus; until then it is refused here rather than half-served.
+# call per page; "async" reads the counter this service keeps from
+# comment.created / comment.deleted events (posts/events.py, run by
+# `manage.py bus_consume --service posts`), one query per page.
 COMMENT_COUNTS = os.environ.get("COMMENT_COUNTS", "sync").strip().lower()
-if COMMENT_COUNTS != "sync":
-    raise ImproperlyConfigured(
-        f"COMMENT_COUNTS={COMMENT_COUNTS!r}: the posts service supports only 'sync' for now"
-    )
+if COMMENT_COUNTS not in ("sync", "async"):
+    raise ImproperlyConfigured(f"COMMENT_COUNTS={COMMENT_COUNTS!r}: 'sync' or 'async'")
 COMMENTS_URL = os.environ.get("COMMENTS_URL", "http://127.0.0.1:8002").rstrip("/")
 # Per attempt; with the one retry a dead or hung comments service costs at
 # most about twice this before the JSON 503.
@@ -126,3 +130,17 @@ except ValueError:
     COMMENTS_TIMEOUT = 0.0
 if not 0 < COMMENTS_TIMEOUT <= 1:
     raise ImproperlyConfigured("COMMENTS_TIMEOUT must be a number of seconds in (0, 1]")
+
+# --- The event bus (RabbitMQ topic exchange blog.events) -------------------
+# Post events go out through the outbox in both modes (they are facts; the
+# consumers decide what to do with them): `manage.py outbox_relay`.
+BLOGBUS_BROKER_URL = os.environ.get("BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+# What `manage.py bus_consume --service posts` applies (each in the inbox
+# transaction). Declare the queue first: `bus_declare --service posts
+# --key comment.created --key comment.deleted`.
+BLOGBUS_CONSUMERS = {
+    "posts": {
+        "comment.created": "posts.events.on_comment_created",
+        "comment.deleted": "posts.events.on_comment_deleted",
+    },
+}
