@@ -20,16 +20,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SUITES = ["tests/contract", "tests/e2e"]
 
-# (stage, gateway in front, communication mode). Stage 3 and the async
-# (event) modes of stage 4 join here as they land.
+# (stage, gateway in front, communication mode): every mode each stage offers.
 COMBINATIONS = [
     (0, "-", "-"),
     (1, "nginx", "-"),
     (1, "dev", "-"),
     (2, "nginx", "sync"),
     (2, "dev", "sync"),
+    (3, "nginx", "async"),
+    (3, "dev", "async"),
     (4, "nginx", "sync"),
     (4, "dev", "sync"),
+    (4, "nginx", "async"),
+    (4, "dev", "async"),
 ]
 
 

@@ -2,10 +2,11 @@
 contract suite (`CONTRACT_STAGE`, `CONTRACT_GATEWAY`) and `make parity`.
 
 Stage 0 is the monolith alone; stage 1 puts the gateway (real nginx with the
-rendered config, or the dev router) in front of it; stage 4 is the posts
-service (its own PostgreSQL database) and the comments service (a
-MongoDB-wire server) behind the gateway, in sync mode. Stages 2 and 3 join
-here as their pieces land."""
+rendered config, or the dev router) in front of it; stage 2 moves the comment
+routes to the comments service (a MongoDB-wire server), sync calls both ways;
+stage 3 replaces those calls with events (outbox relays, consumers, a RabbitMQ
+vhost of the stack's own); stage 4 is the posts service (its own PostgreSQL
+database) and the comments service behind the gateway, sync or async."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from .live_server import monolith_env as monolith_settings
 from .processes import Process, http_ready, running, tcp_ready
 
 GATEWAYS = ("nginx", "dev")
-RUNNABLE_STAGES = (0, 1, 2, 4)
+RUNNABLE_STAGES = (0, 1, 2, 3, 4)
 SERVICES = REPO_ROOT / "services"
 
 
