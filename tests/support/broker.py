@@ -28,3 +28,95 @@ def own_vhost(prefix: str = "stack") -> Iterator[str]:
         yield f"amqp://guest:guest@{BROKER_HOST}/{vhost}"
     finally:
         _rabbitmqctl("delete_vhost", vhost)
+
+
+class PrivateBroker:
+    """A RabbitMQ node of the test's own (its own port, name and data folder),
+    for the fault tests that stop a broker: the shared one is never touched.
+    Durable queues and persistent messages survive a stop and a start."""
+
+    def __init__(self, folder) -> None:
+        import socket
+
+        def free() -> int:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                return sock.getsockname()[1]
+
+        self.folder = folder
+        self.port, self.dist_port = free(), free()
+        self.node = f"rtest{secrets.token_hex(4)}@localhost"
+        self.url = f"amqp://guest:guest@127.0.0.1:{self.port}//"
+        for sub in ("mnesia", "log"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        (folder / "enabled_plugins").write_text("[].\n")
+        (folder / "rabbitmq.conf").write_text(
+            f"listeners.tcp.default = 127.0.0.1:{self.port}\nloopback_users = none\n"
+        )
+        (folder / "env.conf").write_text("")
+        # The Debian wrapper runs the node as the rabbitmq user.
+        subprocess.run(["chown", "-R", "rabbitmq:rabbitmq", str(folder)], check=True, timeout=30)
+        self.process = None
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "RABBITMQ_CONF_ENV_FILE": str(self.folder / "env.conf"),
+            "RABBITMQ_CONFIG_FILE": str(self.folder / "rabbitmq.conf"),
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "RABBITMQ_MNESIA_BASE": str(self.folder / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.folder / "log"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.folder / "enabled_plugins"),
+            "RABBITMQ_PID_FILE": str(self.folder / "pid"),
+        }
+
+    def start(self, deadline_s: float = 60) -> None:
+        import socket
+        import time
+
+        log = (self.folder / "server.log").open("ab")
+        self.process = subprocess.Popen(
+            ["rabbitmq-server"], env=self.env(), stdout=log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"private RabbitMQ exited: see {self.folder}/server.log")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"private RabbitMQ not up within {deadline_s} s")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        subprocess.run(
+            ["rabbitmqctl", "-n", self.node, "stop"], capture_output=True, timeout=60, check=False
+        )
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+@contextmanager
+def private_broker() -> Iterator[PrivateBroker]:
+    """The node's folder is made under /tmp, not in pytest's private tmp dir:
+    the node runs as the rabbitmq user, who must reach it."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(tempfile.mkdtemp(prefix="blog-rabbitmq-"))
+    broker = PrivateBroker(folder)
+    try:
+        broker.start()
+        yield broker
+    finally:
+        broker.stop()
+        shutil.rmtree(folder, ignore_errors=True)

@@ -262,6 +262,7 @@ def microservices_stack(
     mode: str = "sync",
     posts_database: str | None = None,
     mongo_port: int | None = None,
+    broker: str | None = None,
 ) -> Iterator[Stack]:
     """Stage 4: posts and comments services behind the gateway. ``mode``
     sync: they call each other; async: replica and counter fed by events,
@@ -276,9 +277,8 @@ def microservices_stack(
         "COMMENTS_URL": comments_url,
         "COMMENT_COUNTS": mode,
     }
-    broker = None
     if mode == "async":
-        broker = stack.enter_context(own_vhost("stage4"))
+        broker = broker or stack.enter_context(own_vhost("stage4"))
         posts_env["BROKER_URL"] = broker
     migrate_service("posts", posts_env)
     processes = []
