@@ -28,7 +28,7 @@ venv: $(VENV)/.installed ## create .venv and install everything (once)
 migrate: venv ## apply the monolith's migrations (SQLite under .data/ unless DATABASE_URL)
 	@$(PY) manage.py migrate --noinput -v0
 
-up: migrate ## the monolith on :8000 and STAGE (default 1) behind the gateway on :8080; Ctrl-C stops all
+up: migrate ## the monolith on :8000 and STAGE (default 1; MODE=sync|async at 4) behind the gateway on :8080
 	@$(PY) scripts/stack.py --stage $(STAGE)
 
 ifeq (migrate-stage,$(firstword $(MAKECMDGOALS)))

@@ -21,9 +21,9 @@ POSTS_PORT = int(os.environ.get("POSTS_PORT", "8001"))
 COMMENTS_PORT = int(os.environ.get("COMMENTS_PORT", "8002"))
 MONGO_PORT = int(os.environ.get("MONGO_PORT", "27017"))
 
-# The stages whose processes exist in this checkout. Stage 3 joins when its
-# pieces land (see the README's stage table).
-RUNNABLE = {0, 1, 2, 4}
+BROKER_URL = os.environ.get("BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+RUNNABLE = {0, 1, 2, 3, 4}
 
 
 def mongodb(data: Path) -> str:
@@ -33,38 +33,69 @@ def mongodb(data: Path) -> str:
     )
 
 
-def comments_service(posts_owner_url: str) -> str:
-    env = f"MONGO_URL=mongodb://127.0.0.1:{MONGO_PORT} POSTS_URL={posts_owner_url} POST_LOOKUP=sync"
-    return (
-        f"comments: cd services/comments && "
-        f"exec env {env} {PY} manage.py runserver 127.0.0.1:{COMMENTS_PORT}"
+def comments_service(posts_owner_url: str, mode: str) -> list[str]:
+    env = (
+        f"MONGO_URL=mongodb://127.0.0.1:{MONGO_PORT} POSTS_URL={posts_owner_url} "
+        f"POST_LOOKUP={mode} BROKER_URL={BROKER_URL}"
     )
+    here = f"cd services/comments && exec env {env} {PY} manage.py"
+    lines = [f"comments: {here} runserver 127.0.0.1:{COMMENTS_PORT}"]
+    if mode == "async":
+        lines += [
+            f"comments-relay: {here} comments_outbox_relay",
+            f"comments-consumer: {here} bus_consume --service comments",
+        ]
+    return lines
 
 
-def microservices(data: Path) -> list[str]:
+def microservices(data: Path, mode: str) -> list[str]:
     """Stage 4 on the embedded profile: posts on SQLite, comments on the
-    MongoDB-wire server, both under .data/; sync mode."""
-    posts_env = f"COMMENTS_URL=http://127.0.0.1:{COMMENTS_PORT} COMMENT_COUNTS=sync"
-    return [
+    MongoDB-wire server, both under .data/."""
+    env = (
+        f"COMMENTS_URL=http://127.0.0.1:{COMMENTS_PORT} COMMENT_COUNTS={mode} "
+        f"BROKER_URL={BROKER_URL}"
+    )
+    lines = [
         mongodb(data),
         f"posts: cd services/posts && {PY} manage.py migrate --noinput -v0 && "
-        f"exec env {posts_env} {PY} manage.py runserver 127.0.0.1:{POSTS_PORT}",
-        comments_service(f"http://127.0.0.1:{POSTS_PORT}"),
+        f"exec env {env} {PY} manage.py runserver 127.0.0.1:{POSTS_PORT}",
+        *comments_service(f"http://127.0.0.1:{POSTS_PORT}", mode),
     ]
+    if mode == "async":
+        # The relay and the consumer wait until the web line has migrated.
+        wait = f"until {PY} manage.py migrate --check >/dev/null 2>&1; do sleep 0.5; done"
+        lines += [
+            f"posts-relay: cd services/posts && {wait} && exec env {env} {PY} manage.py "
+            "outbox_relay",
+            f"posts-consumer: cd services/posts && {wait} && exec env {env} {PY} manage.py "
+            "bus_consume --service posts",
+        ]
+
+    return lines
 
 
-def procfile(stage: int, data: Path) -> str:
+def procfile(stage: int, data: Path, mode: str) -> str:
     monolith_env = ""
-    if stage in (2, 3):
+    if stage == 2:
         # Branch by abstraction: the monolith's comments now live in the service.
         monolith_env = (
             f"env COMMENTS_BACKEND=service COMMENTS_URL=http://127.0.0.1:{COMMENTS_PORT} "
         )
+    if stage == 3:
+        monolith_env = (
+            f"env COMMENTS_BACKEND=service COMMENTS_URL=http://127.0.0.1:{COMMENTS_PORT} "
+            f"COMMENT_COUNTS=async PUBLISH_EVENTS=1 BROKER_URL={BROKER_URL} "
+        )
     lines = [f"monolith: {monolith_env}{PY} manage.py runserver 127.0.0.1:{MONOLITH_PORT}"]
+    if stage == 3:
+        lines += [
+            f"monolith-relay: {monolith_env}{PY} manage.py outbox_relay",
+            f"monolith-consumer: {monolith_env}{PY} manage.py bus_consume --service monolith",
+        ]
     if stage in (2, 3):
-        lines += [mongodb(data), comments_service(f"http://127.0.0.1:{MONOLITH_PORT}")]
+        lines += [mongodb(data), *comments_service(f"http://127.0.0.1:{MONOLITH_PORT}", mode)]
     if stage == 4:
-        lines += microservices(data)
+        lines += microservices(data, mode)
     if stage >= 1:
         lines.append(
             f"gateway: env POSTS_URL=http://127.0.0.1:{POSTS_PORT} "
@@ -75,7 +106,29 @@ def procfile(stage: int, data: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def banner(stage: int) -> str:
+def stage_mode(stage: int, requested: str | None) -> str:
+    """Stage 3 is events by definition; stage 4 takes MODE (default async, as
+    in ARCHITECTURE); stage 2 is sync calls."""
+    if stage == 3:
+        return "async"
+    if stage == 4:
+        return requested or "async"
+    return "sync"
+
+
+def broker_reachable() -> bool:
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(BROKER_URL)
+    try:
+        with socket.create_connection((parts.hostname, parts.port or 5672), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def banner(stage: int, mode: str) -> str:
     rows = [
         ("Monolith (stage 0)", f"http://127.0.0.1:{MONOLITH_PORT}/"),
         ("  API docs", f"http://127.0.0.1:{MONOLITH_PORT}/api/docs/"),
@@ -86,7 +139,7 @@ def banner(stage: int) -> str:
         rows.append(("  comments service", f"http://127.0.0.1:{COMMENTS_PORT}/healthz"))
     if stage >= 1:
         rows += [
-            (f"Stage {stage} behind the gateway", f"http://127.0.0.1:{GATEWAY_PORT}/"),
+            (f"Stage {stage} ({mode}) behind the gateway", f"http://127.0.0.1:{GATEWAY_PORT}/"),
             ("  API", f"http://127.0.0.1:{GATEWAY_PORT}/api/posts/"),
             ("  gateway probes", f"http://127.0.0.1:{GATEWAY_PORT}/healthz  /readyz"),
         ]
@@ -98,6 +151,12 @@ def banner(stage: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stage", type=int, default=1)
+    parser.add_argument(
+        "--mode",
+        choices=["sync", "async"],
+        default=os.environ.get("MODE") or None,
+        help="stage 4: sync calls or events (default async; env MODE)",
+    )
     parser.add_argument("--print", action="store_true", help="print the Procfile and exit")
     args = parser.parse_args(argv)
     if args.stage not in RUNNABLE:
@@ -108,14 +167,22 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     data = Path(os.environ.get("DATA_DIR", ROOT / ".data"))
-    text = procfile(args.stage, data)
+    mode = stage_mode(args.stage, args.mode)
+    text = procfile(args.stage, data, mode)
     if args.print:
         print(text, end="")
         return 0
+    if mode == "async" and not broker_reachable():
+        print(
+            f"stack: stage {args.stage} in async mode needs RabbitMQ at {BROKER_URL} "
+            "(set BROKER_URL, or run stage 4 with MODE=sync)",
+            file=sys.stderr,
+        )
+        return 2
     data.mkdir(parents=True, exist_ok=True)
     path = data / "Procfile"
     path.write_text(text)
-    print(banner(args.stage), flush=True)
+    print(banner(args.stage, mode), flush=True)
     honcho = Path(PY).with_name("honcho")
     os.chdir(ROOT)
     # honcho takes over this process: its Ctrl-C handling stops every child.
