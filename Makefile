@@ -12,7 +12,7 @@ STAGE ?= 1
 export MONOLITH_PORT GATEWAY_PORT
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help venv up migrate migrate-stage seed test test-fast parity lint fmt bench bench-profile bench-relay gateway gateway-conf gateway-nginx stage-tags clean
+.PHONY: help venv up migrate migrate-stage seed test test-fast parity lint fmt bench bench-profile bench-relay bench-events gateway gateway-conf gateway-nginx stage-tags clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -73,6 +73,9 @@ fmt: venv ## format and autofix
 
 bench: venv ## gunicorn (2 sync workers) on PostgreSQL, 1,000 posts / 10,000 comments, wrk
 	@$(PY) bench/run.py $(BENCH_ARGS)
+
+bench-events: venv ## stage 4 async: commit-to-effect lag at a fixed event rate, burst throughput (chart)
+	@$(PY) bench/events.py $(BENCH_ARGS)
 
 bench-relay: venv ## outbox relay: throughput with publisher confirms, commit->queue lag
 	@$(PY) libs/bench/relay_bench.py $(BENCH_ARGS)

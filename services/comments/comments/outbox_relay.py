@@ -12,7 +12,7 @@ removed without an ack, so nothing is lost. A crash between the ack and the
 ``$unset`` republishes the event: consumers dedup on source + id.
 
 The web process does not wake the relay (another process, no LISTEN/NOTIFY
-on MongoDB): it sweeps every ``sweep_interval`` (0.5 s). Several relays may
+on MongoDB): it sweeps every ``sweep_interval`` (0.1 s). Several relays may
 run; an event can then be published twice, which at-least-once allows.
 """
 
@@ -52,7 +52,7 @@ class CommentsOutboxRelay:
         publisher: EnvelopePublisher,
         *,
         batch_size: int = 100,
-        sweep_interval: float = 0.5,
+        sweep_interval: float = 0.1,
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
         retry_delay_max: float = 60.0,

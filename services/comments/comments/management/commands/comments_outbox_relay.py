@@ -23,7 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--broker-url", help="default: settings.BLOGBUS_BROKER_URL")
         parser.add_argument("--exchange", help="default: settings.BLOGBUS_EXCHANGE")
         parser.add_argument("--batch-size", type=int, default=100)
-        parser.add_argument("--sweep-interval", type=float, default=0.5, help="seconds")
+        parser.add_argument("--sweep-interval", type=float, default=0.1, help="seconds")
 
     def handle(self, *args, **options):
         relay_logger = logging.getLogger("comments.outbox_relay")

@@ -1,0 +1,207 @@
+"""`make bench-events`: the event path of stage 4 (async mode) end to end, on
+the real profile: posts service on PostgreSQL, comments service on the
+MongoDB-wire server, RabbitMQ (a vhost of its own), every relay and consumer
+as its own process.
+
+At a fixed rate, comments are created at the comments service; each one's
+comment.created travels comments outbox -> relay (publisher confirms) ->
+blog.events -> posts consumer -> inbox + counter. A poller reads the post's
+comment_count at the posts service, and the lag of a comment is the time from
+its 201 (its commit) to the first read that counts it. Then a burst, as fast
+as one writer goes, gives the throughput of the whole path.
+
+    .venv/bin/python bench/events.py [--rate 20] [--seconds 15] [--burst 300]
+
+Prints figures and writes bench/results/events-<date>.json and .png. Asserts
+nothing. The relay alone (no consumer): `make bench-relay`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.stacks import microservices_stack  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+
+
+def say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+class Poller(threading.Thread):
+    """Reads comment_count as fast as it can; remembers when each value was
+    first seen."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.first_seen: dict[int, float] = {}
+        self.stop = threading.Event()
+        self.session = requests.Session()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            count = self.session.get(self.url, timeout=5).json()["comment_count"]
+            now = time.monotonic()
+            for n in range(max(self.first_seen, default=0) + 1, count + 1):
+                self.first_seen[n] = now
+
+    def wait_for(self, count: int, deadline_s: float) -> bool:
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline:
+            if count in self.first_seen:
+                return True
+            time.sleep(0.01)
+        return False
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def write(session, url: str, n: int) -> float:
+    response = session.post(url, json={"body": f"comment {n}"}, timeout=10)
+    response.raise_for_status()
+    return time.monotonic()
+
+
+def run(args) -> dict:
+    with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
+        say("Starting stage 4 (async): posts, comments, MongoDB-wire server, relays, consumers")
+        stage = stack.enter_context(
+            microservices_stack(gateway="dev", log_dir=Path(tmp), stack=stack, mode="async")
+        )
+        api = f"{stage.url}/api/posts"
+        post = requests.post(f"{api}/", json={"title": "bench", "body": "events"}, timeout=10)
+        post_id = post.json()["id"]
+        comments_url = f"{api}/{post_id}/comments/"
+        write(requests, comments_url, 0)  # the comments service learns of the post
+        poller = Poller(f"{api}/{post_id}/")
+        poller.start()
+        if not poller.wait_for(1, 30):
+            raise SystemExit("bench: the first event never arrived; see the stack's logs")
+
+        session = requests.Session()
+        total = int(args.rate * args.seconds)
+        say(f"Steady rate: {total} comments at {args.rate}/s")
+        committed: list[float] = []
+        start = time.monotonic()
+        for i in range(total):
+            target = start + i / args.rate
+            time.sleep(max(0.0, target - time.monotonic()))
+            committed.append(write(session, comments_url, i + 1))
+            if (i + 1) % max(1, total // 10) == 0:
+                say(f"  {i + 1}/{total} written")
+        poller.wait_for(total + 1, 60)
+        lags = [
+            (poller.first_seen[i + 2] - t) * 1000
+            for i, t in enumerate(committed)
+            if i + 2 in poller.first_seen
+        ]
+
+        say(f"Burst: {args.burst} comments as fast as one writer goes")
+        base = total + 1
+        burst_start = time.monotonic()
+        for i in range(args.burst):
+            write(session, comments_url, base + i + 1)
+        written = time.monotonic()
+        poller.wait_for(base + args.burst, 120)
+        applied = poller.first_seen.get(base + args.burst)
+        poller.stop.set()
+
+    return {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "python": platform.python_version(),
+        },
+        "steady": {
+            "rate_per_s": args.rate,
+            "events": len(committed),
+            "counted": len(lags),
+            "lag_ms": {
+                "p50": round(percentile(lags, 50), 1),
+                "p90": round(percentile(lags, 90), 1),
+                "p99": round(percentile(lags, 99), 1),
+                "max": round(max(lags), 1),
+                "mean": round(statistics.fmean(lags), 1),
+            },
+            "lags": [round(lag, 1) for lag in lags],
+        },
+        "burst": {
+            "events": args.burst,
+            "write_s": round(written - burst_start, 2),
+            "applied_s": round(applied - burst_start, 2) if applied else None,
+            "applied_per_s": round(args.burst / (applied - burst_start), 1) if applied else None,
+        },
+    }
+
+
+def plot(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lags = result["steady"]["lags"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    left.plot(range(1, len(lags) + 1), lags, ".", markersize=3)
+    left.set(title="Commit -> counted, per event", xlabel="event", ylabel="lag (ms)")
+    right.hist(lags, bins=40)
+    q = result["steady"]["lag_ms"]
+    for name in ("p50", "p99"):
+        right.axvline(q[name], linestyle="--", color="red" if name == "p99" else "green")
+        right.text(q[name], right.get_ylim()[1] * 0.9, f" {name} {q[name]} ms")
+    right.set(title=f"Lag at {result['steady']['rate_per_s']} events/s", xlabel="lag (ms)")
+    fig.suptitle(
+        "Stage 4 async: comment.created from the comments service's outbox to the posts "
+        f"service's counter\nburst throughput {result['burst']['applied_per_s']} events/s"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=20.0, help="events per second (default 20)")
+    parser.add_argument("--seconds", type=float, default=15.0, help="steady phase (default 15)")
+    parser.add_argument("--burst", type=int, default=300, help="events in the burst (default 300)")
+    args = parser.parse_args()
+    result = run(args)
+    lag, burst = result["steady"]["lag_ms"], result["burst"]
+    print(
+        f"\nsteady {args.rate:g}/s: {result['steady']['counted']}/{result['steady']['events']} "
+        f"counted; lag p50 {lag['p50']} ms, p90 {lag['p90']} ms, p99 {lag['p99']} ms, "
+        f"max {lag['max']} ms"
+    )
+    print(
+        f"burst: {burst['events']} written in {burst['write_s']} s, all counted after "
+        f"{burst['applied_s']} s -> {burst['applied_per_s']} events/s end to end"
+    )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = RESULTS / f"events-{datetime.now(UTC):%Y-%m-%d}"
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=1))
+    plot(result, stem.with_suffix(".png"))
+    print(f"Wrote {stem}.json and .png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
