@@ -57,8 +57,8 @@ test-fast: venv ## the suites without the browser test
 	@$(BIN)/pytest -m "not e2e" $(PYTEST_ARGS)
 	@$(SERVICE_TESTS)
 
-parity: venv ## the contract suite, unchanged, against every runnable stage and mode (table)
-	@$(PY) scripts/parity.py $(PARITY_ARGS)
+parity: venv ## contract suite + browser test against every stage and mode (STAGE=N: one stage)
+	@$(PY) scripts/parity.py $(if $(filter command line environment,$(origin STAGE)),--stage $(STAGE)) $(PARITY_ARGS)
 
 lint: venv ## ruff (lint + format check) and import-linter (the app boundaries)
 	@$(BIN)/ruff check .

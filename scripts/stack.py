@@ -33,14 +33,27 @@ def mongodb(data: Path) -> str:
     )
 
 
+def post_lookup(mode: str) -> str:
+    return os.environ.get("POST_LOOKUP") or mode
+
+
+def comment_counts(mode: str) -> str:
+    return os.environ.get("COMMENT_COUNTS") or mode
+
+
+def events_on(mode: str) -> bool:
+    """Relays, consumers and a broker, when either side is fed by events."""
+    return "async" in (post_lookup(mode), comment_counts(mode))
+
+
 def comments_service(posts_owner_url: str, mode: str) -> list[str]:
     env = (
         f"MONGO_URL=mongodb://127.0.0.1:{MONGO_PORT} POSTS_URL={posts_owner_url} "
-        f"POST_LOOKUP={mode} BROKER_URL={BROKER_URL}"
+        f"POST_LOOKUP={post_lookup(mode)} BROKER_URL={BROKER_URL}"
     )
     here = f"cd services/comments && exec env {env} {PY} manage.py"
     lines = [f"comments: {here} runserver 127.0.0.1:{COMMENTS_PORT}"]
-    if mode == "async":
+    if events_on(mode):
         lines += [
             f"comments-relay: {here} comments_outbox_relay",
             f"comments-consumer: {here} bus_consume --service comments",
@@ -52,7 +65,7 @@ def microservices(data: Path, mode: str) -> list[str]:
     """Stage 4 on the embedded profile: posts on SQLite, comments on the
     MongoDB-wire server, both under .data/."""
     env = (
-        f"COMMENTS_URL=http://127.0.0.1:{COMMENTS_PORT} COMMENT_COUNTS={mode} "
+        f"COMMENTS_URL=http://127.0.0.1:{COMMENTS_PORT} COMMENT_COUNTS={comment_counts(mode)} "
         f"BROKER_URL={BROKER_URL}"
     )
     lines = [
@@ -61,7 +74,7 @@ def microservices(data: Path, mode: str) -> list[str]:
         f"exec env {env} {PY} manage.py runserver 127.0.0.1:{POSTS_PORT}",
         *comments_service(f"http://127.0.0.1:{POSTS_PORT}", mode),
     ]
-    if mode == "async":
+    if events_on(mode):
         # The relay and the consumer wait until the web line has migrated.
         wait = f"until {PY} manage.py migrate --check >/dev/null 2>&1; do sleep 0.5; done"
         lines += [
@@ -84,7 +97,7 @@ def procfile(stage: int, data: Path, mode: str) -> str:
     if stage == 3:
         monolith_env = (
             f"env COMMENTS_BACKEND=service COMMENTS_URL=http://127.0.0.1:{COMMENTS_PORT} "
-            f"COMMENT_COUNTS=async PUBLISH_EVENTS=1 BROKER_URL={BROKER_URL} "
+            f"COMMENT_COUNTS={comment_counts('async')} PUBLISH_EVENTS=1 BROKER_URL={BROKER_URL} "
         )
     lines = [f"monolith: {monolith_env}{PY} manage.py runserver 127.0.0.1:{MONOLITH_PORT}"]
     if stage == 3:
@@ -155,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         "--mode",
         choices=["sync", "async"],
         default=os.environ.get("MODE") or None,
-        help="stage 4: sync calls or events (default async; env MODE)",
+        help="stage 4: sync calls or events (default async; env MODE); POST_LOOKUP and "
+        "COMMENT_COUNTS override each side",
     )
     parser.add_argument("--print", action="store_true", help="print the Procfile and exit")
     args = parser.parse_args(argv)
@@ -172,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.print:
         print(text, end="")
         return 0
-    if mode == "async" and not broker_reachable():
+    if events_on(mode) and not broker_reachable():
         print(
             f"stack: stage {args.stage} in async mode needs RabbitMQ at {BROKER_URL} "
             "(set BROKER_URL, or run stage 4 with MODE=sync)",

@@ -30,3 +30,8 @@ def post_info(*, post_id: uuid.UUID) -> PostInfo | None:
     if post is None:
         return None
     return PostInfo(id=post.id, title=post.title, created_at=post.created_at)
+
+
+def post_ids() -> list[uuid.UUID]:
+    """Every post's id, oldest first (for tooling that walks all posts)."""
+    return selectors.post_ids()

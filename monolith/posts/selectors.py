@@ -50,6 +50,10 @@ _PAGE_SQL = (
 )
 
 
+def post_ids() -> list[uuid.UUID]:
+    return list(Post.objects.order_by("created_at", "id").values_list("id", flat=True))
+
+
 def post_find(*, post_id: uuid.UUID) -> Post | None:
     return Post.objects.filter(pk=post_id).first()
 

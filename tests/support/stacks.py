@@ -35,6 +35,8 @@ class Stack:
     served_by: frozenset[str]
     # The processes started for the stage, by name, for fault tests.
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    # Where each component listens, by name (monolith, posts, comments).
+    urls: dict[str, str] = field(default_factory=dict)
 
 
 def nginx_binary() -> str:
@@ -249,7 +251,10 @@ def comments_extracted_stack(
     )
     started = stack.enter_context(running([*processes, spec], log_dir))
     yield Stack(
-        url=url, served_by=frozenset({"monolith", "comments", "gateway"}), processes=started
+        url=url,
+        served_by=frozenset({"monolith", "comments", "gateway"}),
+        processes=started,
+        urls={"monolith": monolith_url, "comments": comments_url},
     )
 
 
@@ -307,7 +312,12 @@ def microservices_stack(
         4, gateway, {"POSTS_URL": posts_url, "COMMENTS_URL": comments_url}, gateway_dir
     )
     started = stack.enter_context(running([*processes, spec], log_dir))
-    yield Stack(url=url, served_by=frozenset({"posts", "comments", "gateway"}), processes=started)
+    yield Stack(
+        url=url,
+        served_by=frozenset({"posts", "comments", "gateway"}),
+        processes=started,
+        urls={"posts": posts_url, "comments": comments_url},
+    )
 
 
 @contextmanager

@@ -1,7 +1,8 @@
-"""One data set walks through the stages: seeded in the monolith (stage 0),
-migrated into MongoDB (stage 2), then into the posts service's database
-(stage 4). Every post and every comment is served identically at each stop,
-through the gateway. (Stage 3, events, joins this walk when it lands.)"""
+"""One data set walks through the stages in order: seeded in the monolith
+(stage 0), its comments migrated into MongoDB (stage 2), events switched on
+with the counters filled (stage 3), its posts migrated into the posts
+service's database (stage 4). Every post and every comment is served
+identically at each stop, through the gateway."""
 
 import os
 import subprocess
@@ -93,6 +94,23 @@ def test_one_data_set_walks_through_the_stages(tmp_path):
                 )
             )  # fmt: skip
             assert snapshot(s2.url) == before
+
+        with ExitStack() as stage3:
+            (tmp_path / "stage3").mkdir()
+            s3 = stage3.enter_context(
+                comments_extracted_stack(
+                    gateway="nginx", log_dir=tmp_path / "stage3", stack=stage3, stage=3,
+                    monolith_database=monolith_db, mongo_port=mongo_port,
+                )
+            )  # fmt: skip
+            # The counters start from the comments that were there before events.
+            manage(
+                REPO_ROOT,
+                {**env, "COMMENTS_BACKEND": "service", "COMMENTS_URL": s3.urls["comments"]},
+                "comment_counts_rebuild",
+                "-v0",
+            )
+            assert snapshot(s3.url) == before
 
         posts_db = walk.enter_context(fresh_database("walkposts"))
         posts_env = {"DATABASE_URL": posts_db, "MONOLITH_DATABASE_URL": monolith_db}

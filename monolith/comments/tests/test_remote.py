@@ -95,3 +95,20 @@ def test_the_internal_post_lookup(client):
 def test_the_internal_route_is_not_in_the_public_document(client):
     schema = client.get("/api/schema/?format=json")
     assert not any(path.startswith("/internal/") for path in schema.json()["paths"])
+
+
+def test_comment_counts_rebuild_fills_the_stage_3_counters(service_backend):
+    from django.core.management import call_command
+
+    from monolith.comments.models import CommentCount
+
+    posts = PostFactory.create_batch(150)  # two calls of 100 and 50
+    service_backend.counts = {str(posts[0].id): 3, str(posts[149].id): 1}
+    CommentCount.objects.create(post_id=posts[5].id, count=9)  # stale: replaced
+    call_command("comment_counts_rebuild", verbosity=0)
+    counts_calls = [r for r in service_backend.requests if r[1] == "/internal/comment-counts/"]
+    assert [len(r[2]["post_ids"]) for r in counts_calls] == [100, 50]
+    assert dict(CommentCount.objects.values_list("post_id", "count")) == {
+        posts[0].id: 3,
+        posts[149].id: 1,
+    }
