@@ -41,8 +41,8 @@ migrate-stage: venv ## the data migration into stage N: make migrate-stage 2 (or
 	@$(PY) scripts/migrate_stage.py $(or $(MIGRATE_STAGE_N),$(STAGE)) $(MIGRATE_ARGS)
 
 SEED_ARGS ?= --reset
-seed: migrate ## replace all posts and comments with the demo set (200 posts, 2,000 comments)
-	@$(PY) manage.py seed $(SEED_ARGS)
+seed: migrate ## the demo set (200 posts, 2,000 comments) in the monolith, and in STAGE's stores
+	@$(PY) scripts/seed.py $(if $(filter command line environment,$(origin STAGE)),--stage $(STAGE)) $(SEED_ARGS)
 
 SERVICE_TESTS = \
 	$(BIN)/pytest libs/tests --ds=libs.tests.settings -p no:cacheprovider $(PYTEST_ARGS) && \
