@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -17,7 +16,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import kombu
 import psycopg
@@ -37,6 +35,7 @@ from blogbus.bus.topology import (
 )
 from blogbus.envelope import COMMENT_CREATED, COMMENT_DELETED, POST_CREATED, Envelope
 from blogbus.inbox.models import InboxEvent
+from blogbus.testing import temporary_vhost
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
@@ -45,24 +44,11 @@ HANDLER = "tests.bus_handlers.apply"
 EFFECT_APP_LABEL = "bus_tests"
 
 
-def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
-
-
 @pytest.fixture(scope="session")
 def broker_url() -> Iterator[str]:
-    """A vhost of this session only (deleted at the end); `/` if rabbitmqctl is absent."""
-    base = urlsplit(settings.BLOGBUS_BROKER_URL)
-    if shutil.which("rabbitmqctl") is None:
-        yield settings.BLOGBUS_BROKER_URL  # service names are unique per test anyway
-        return
-    vhost = f"blogbus-test-{uuid.uuid4().hex[:12]}"
-    _rabbitmqctl("add_vhost", vhost)
-    try:
-        _rabbitmqctl("set_permissions", "-p", vhost, base.username or "guest", ".*", ".*", ".*")
-        yield urlunsplit((base.scheme, base.netloc, "/" + quote(vhost, safe=""), "", ""))
-    finally:
-        _rabbitmqctl("delete_vhost", vhost)
+    """A vhost of this session only (deleted at the end)."""
+    with temporary_vhost(settings.BLOGBUS_BROKER_URL, "blogbus-test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -11,23 +11,16 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from blogbus.testing import temporary_vhost
+
 BROKER_HOST = os.environ.get("TEST_BROKER_HOST", "127.0.0.1:5672")
-
-
-def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
 
 
 @contextmanager
 def own_vhost(prefix: str = "stack") -> Iterator[str]:
     """Yields the AMQP URL of a fresh vhost (guest may do everything in it)."""
-    vhost = f"{prefix}-{secrets.token_hex(6)}"
-    _rabbitmqctl("add_vhost", vhost)
-    try:
-        _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-        yield f"amqp://guest:guest@{BROKER_HOST}/{vhost}"
-    finally:
-        _rabbitmqctl("delete_vhost", vhost)
+    with temporary_vhost(f"amqp://guest:guest@{BROKER_HOST}//", prefix) as url:
+        yield url
 
 
 class PrivateBroker:

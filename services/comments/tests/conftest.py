@@ -8,23 +8,22 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import kombu
 import pymongo
 import pytest
 from comments import repository
+
+from blogbus.testing import temporary_vhost
 
 STARTUP_DEADLINE_S = 30.0
 TEST_DB = "comments_test"
@@ -199,25 +198,14 @@ def _service_settings(settings, mongo_url, mongo_collection, replica_collection,
     replica_collection.delete_many({})
 
 
-def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
-
-
 @pytest.fixture(scope="session")
 def broker_url() -> Iterator[str]:
     """The shared RabbitMQ (BROKER_URL, default 127.0.0.1:5672), in a vhost of
     this session only, deleted at the end: its blog.events, queues and
-    messages are nobody else's. Without rabbitmqctl the tests are skipped."""
-    base = urlsplit(os.environ.get("BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//"))
-    if shutil.which("rabbitmqctl") is None:
-        pytest.skip("rabbitmqctl is needed to make a vhost of this session")
-    vhost = f"comments-test-{uuid.uuid4().hex[:12]}"
-    _rabbitmqctl("add_vhost", vhost)
-    try:
-        _rabbitmqctl("set_permissions", "-p", vhost, base.username or "guest", ".*", ".*", ".*")
-        yield urlunsplit((base.scheme, base.netloc, "/" + quote(vhost, safe=""), "", ""))
-    finally:
-        _rabbitmqctl("delete_vhost", vhost)
+    messages are nobody else's."""
+    base = os.environ.get("BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+    with temporary_vhost(base, "comments-test") as url:
+        yield url
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +22,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import kombu
 import psycopg
@@ -48,6 +46,7 @@ from blogbus.envelope import (
 from blogbus.inbox.services import consume_once
 from blogbus.outbox.models import OutboxEvent
 from blogbus.relay import OutboxRelay, RelayConfig
+from blogbus.testing import temporary_vhost
 from tests.factories import PostFactory
 from tests.test_settings import manage
 
@@ -57,31 +56,17 @@ COMMENTS_SOURCE = "/services/comments"
 DEAD_PORT_URL = "http://127.0.0.1:9"
 
 
-def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
-
-
 @pytest.fixture(scope="session")
 def broker_url() -> Iterator[str]:
-    """A vhost of this session only (deleted at the end).
-
-    Without ``rabbitmqctl`` (CI with a broker container of its own), set
+    """A vhost of this session only (deleted at the end). Without
+    ``rabbitmqctl`` (CI with a broker container of its own), set
     ``POSTS_TEST_BROKER_URL`` to a broker or vhost nobody else uses: the tests
-    delete ``posts.blog-events`` there.
-    """
+    delete ``posts.blog-events`` there."""
     if os.environ.get("POSTS_TEST_BROKER_URL"):
         yield os.environ["POSTS_TEST_BROKER_URL"]
         return
-    base = urlsplit(settings.BLOGBUS_BROKER_URL)
-    if shutil.which("rabbitmqctl") is None:
-        pytest.skip("no rabbitmqctl to make a vhost, and no POSTS_TEST_BROKER_URL")
-    vhost = f"posts-test-{uuid.uuid4().hex[:12]}"
-    _rabbitmqctl("add_vhost", vhost)
-    try:
-        _rabbitmqctl("set_permissions", "-p", vhost, base.username or "guest", ".*", ".*", ".*")
-        yield urlunsplit((base.scheme, base.netloc, "/" + quote(vhost, safe=""), "", ""))
-    finally:
-        _rabbitmqctl("delete_vhost", vhost)
+    with temporary_vhost(settings.BLOGBUS_BROKER_URL, "posts-test") as url:
+        yield url
 
 
 @pytest.fixture
