@@ -18,8 +18,8 @@ _TABLE = CommentCount._meta.db_table
 # race between two workers.
 _INCREMENT = (
     f"INSERT INTO {_TABLE} (post_id, count) VALUES (%s, 1) "  # noqa: S608 - a constant
-    "ON CONFLICT (post_id) DO UPDATE SET count = {table}.count + 1"
-).replace("{table}", _TABLE)
+    f"ON CONFLICT (post_id) DO UPDATE SET count = {_TABLE}.count + 1"
+)
 _DECREMENT = (
     f"UPDATE {_TABLE} SET count = CASE WHEN count > 0 THEN count - 1 ELSE 0 END "  # noqa: S608
     "WHERE post_id = %s"
