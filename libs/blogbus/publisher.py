@@ -29,6 +29,7 @@ import kombu.exceptions
 from amqp.exceptions import ChannelError, MessageNacked
 from amqp.exceptions import ConnectionError as AMQPConnectionError
 
+from blogbus import broker
 from blogbus.envelope import STRUCTURED_CONTENT_TYPE, Envelope
 
 DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672//"
@@ -62,11 +63,7 @@ class EnvelopePublisher:
     def _ensure(self) -> kombu.Producer:
         if self._producer is not None:
             return self._producer
-        connection = kombu.Connection(
-            self.broker_url,
-            connect_timeout=self.connect_timeout,
-            transport_options={"confirm_publish": True},
-        )
+        connection = broker.connection(self.broker_url, connect_timeout=self.connect_timeout)
         try:
             # One attempt, no retry loop: the caller's own backoff paces reconnections.
             connection.ensure_connection(

@@ -20,6 +20,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from blogbus import broker as blogbus_broker
 from blogbus.relay import OutboxRelay, RelayConfig
 
 
@@ -36,8 +37,18 @@ def _wait_for(predicate: Callable[[], object], *, timeout: float = 10.0, what: s
 
 
 @pytest.fixture
-def broker() -> Iterator[kombu.Connection]:
-    connection = kombu.Connection(settings.BLOGBUS_BROKER_URL, connect_timeout=5)
+def broker_url(request, tmp_path_factory) -> str:
+    """RabbitMQ (settings.BLOGBUS_BROKER_URL), unless a test is parametrized with
+    `pytest.mark.parametrize("broker_url", ["amqp", "filesystem"], indirect=True)`:
+    then also a filesystem:// broker in a folder of that test."""
+    if getattr(request, "param", "amqp") == "filesystem":
+        return blogbus_broker.filesystem_url(tmp_path_factory.mktemp("bus"))
+    return settings.BLOGBUS_BROKER_URL
+
+
+@pytest.fixture
+def broker(broker_url: str) -> Iterator[kombu.Connection]:
+    connection = blogbus_broker.connection(broker_url, confirms=False)
     connection.connect()
     yield connection
     connection.release()
@@ -78,8 +89,10 @@ def make_queue(broker: kombu.Connection, exchange: kombu.Exchange):
 
 
 @pytest.fixture
-def relay_config(exchange: kombu.Exchange) -> RelayConfig:
-    return RelayConfig.from_settings(exchange=exchange.name, sweep_interval=1.0)
+def relay_config(exchange: kombu.Exchange, broker_url: str) -> RelayConfig:
+    return RelayConfig.from_settings(
+        exchange=exchange.name, broker_url=broker_url, sweep_interval=1.0
+    )
 
 
 @pytest.fixture

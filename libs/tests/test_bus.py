@@ -1,4 +1,6 @@
-"""blogbus.bus on the real RabbitMQ (a vhost of this test session) and PostgreSQL.
+"""blogbus.bus on PostgreSQL and each broker: the real RabbitMQ (a vhost of this test
+session) and the embedded profile's `filesystem://` broker (a folder of each test).
+Every test runs on both, unchanged: the guarantees are the plumbing's, not the broker's.
 
 Workers are real processes (`python -m django bus_consume`, a Celery worker),
 steered through files (see bus_handlers.py); every wait polls with a deadline.
@@ -25,6 +27,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 from django.db import connection
 
+from blogbus import broker
+from blogbus.broker import filesystem_url
 from blogbus.bus.management.commands import bus_declare, bus_replay_dead
 from blogbus.bus.topology import (
     DEAD_LETTER_EXCHANGE,
@@ -45,10 +49,17 @@ EFFECT_APP_LABEL = "bus_tests"
 
 
 @pytest.fixture(scope="session")
-def broker_url() -> Iterator[str]:
-    """A vhost of this session only (deleted at the end)."""
+def amqp_url() -> Iterator[str]:
+    """A RabbitMQ vhost of this session only (deleted at the end)."""
     with temporary_vhost(settings.BLOGBUS_BROKER_URL, "blogbus-test") as url:
         yield url
+
+
+@pytest.fixture(params=["amqp", "filesystem"])
+def broker_url(request, tmp_path_factory) -> str:
+    if request.param == "amqp":
+        return request.getfixturevalue("amqp_url")
+    return filesystem_url(tmp_path_factory.mktemp("bus"))
 
 
 @pytest.fixture(scope="session")
@@ -111,7 +122,7 @@ def effects_in(db_name: str, service: str) -> int:
 
 @pytest.fixture
 def amqp(broker_url: str) -> Iterator[kombu.Connection]:
-    conn = kombu.Connection(broker_url, connect_timeout=5)
+    conn = broker.connection(broker_url, confirms=False)
     conn.ensure_connection(max_retries=2, interval_start=0.2)
     yield conn
     conn.release()

@@ -15,12 +15,17 @@ from blogbus.relay import BrokerUnavailable, OutboxRelay, RelayConfig
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+# RabbitMQ and the embedded profile's filesystem:// broker (broker_url in conftest).
+both_brokers = pytest.mark.parametrize("broker_url", ["amqp", "filesystem"], indirect=True)
+
+
 def append(event_type: str = POST_CREATED, **data) -> OutboxEvent:
     data = {"id": str(uuid.uuid4()), **data}
     with transaction.atomic():
         return outbox_append(type=event_type, source="/services/posts", data=data)
 
 
+@both_brokers
 def test_relay_publishes_the_envelope_and_marks_the_row_sent(relay, make_queue, drain):
     queue = make_queue(POST_CREATED)
     event = append(title="Hello", created_at="2026-11-25T18:30:00.123Z")
@@ -41,6 +46,7 @@ def test_relay_publishes_the_envelope_and_marks_the_row_sent(relay, make_queue, 
     assert relay.run_once().claimed == 0
 
 
+@both_brokers
 def test_routing_key_is_the_event_type(relay, make_queue, drain):
     posts = make_queue(POST_CREATED, POST_DELETED)
     comments = make_queue("comment.*")
@@ -54,6 +60,7 @@ def test_routing_key_is_the_event_type(relay, make_queue, drain):
     assert [m.delivery_info["routing_key"] for m in drain(comments, 1)] == [COMMENT_CREATED]
 
 
+@both_brokers
 def test_batches_are_published_in_creation_order(relay_config, make_queue, drain):
     queue = make_queue(POST_DELETED)
     events = [append(POST_DELETED) for _ in range(25)]
@@ -68,6 +75,7 @@ def test_batches_are_published_in_creation_order(relay_config, make_queue, drain
     assert not OutboxEvent.objects.filter(status=OutboxEvent.Status.PENDING).exists()
 
 
+@both_brokers
 def test_unroutable_event_stays_pending_then_goes_once_a_queue_is_bound(relay, make_queue, drain):
     event = append(POST_DELETED)  # nothing is bound to post.deleted yet
 
@@ -180,12 +188,15 @@ def test_relay_loop_backs_off_while_the_broker_is_down(relay_config, wait_for):
     assert OutboxEvent.objects.get().status == OutboxEvent.Status.PENDING
 
 
-def test_outbox_relay_command_once(exchange, make_queue, drain, caplog):
+@both_brokers
+def test_outbox_relay_command_once(exchange, broker_url, make_queue, drain, caplog):
     queue = make_queue(POST_DELETED)
     event = append(POST_DELETED)
 
     with caplog.at_level("INFO", logger="blogbus.relay"):
-        call_command("outbox_relay", "--once", "--exchange", exchange.name)
+        call_command(
+            "outbox_relay", "--once", "--exchange", exchange.name, "--broker-url", broker_url
+        )
 
     [message] = drain(queue, 1)
     assert json.loads(message.body)["id"] == str(event.event_id)
@@ -265,6 +276,7 @@ def test_events_written_while_the_broker_is_down_are_delivered_when_it_is_back(
     assert not worker.is_alive()
 
 
+@both_brokers
 def test_the_sweep_finds_an_event_whose_notify_was_missed(
     relay_config, make_queue, drain, wait_for, settings
 ):

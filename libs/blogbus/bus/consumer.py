@@ -30,6 +30,7 @@ import kombu
 from django.db import DEFAULT_DB_ALIAS, close_old_connections
 from django.utils.module_loading import import_string
 
+from blogbus import broker
 from blogbus.bus.topology import queue_name
 from blogbus.envelope import Envelope, EnvelopeError
 
@@ -113,11 +114,7 @@ class OwnQueuePublisher:
 
     def _ensure(self) -> kombu.Producer:
         if self._producer is None:
-            connection = kombu.Connection(
-                self.broker_url,
-                connect_timeout=self.connect_timeout,
-                transport_options={"confirm_publish": True},
-            )
+            connection = broker.connection(self.broker_url, connect_timeout=self.connect_timeout)
             try:
                 connection.ensure_connection(max_retries=1, interval_start=0.2)
                 self._producer = kombu.Producer(connection.channel(), auto_declare=False)

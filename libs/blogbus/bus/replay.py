@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import kombu
 
+from blogbus import broker
 from blogbus.bus.consumer import copy_properties
 from blogbus.bus.topology import dead_letter_queue_name, queue_name
 
@@ -20,9 +21,7 @@ def replay_dead(
     Returns how many were moved.
     """
     moved = 0
-    with kombu.Connection(
-        broker_url, connect_timeout=5, transport_options={"confirm_publish": True}
-    ) as connection:
+    with broker.connection(broker_url) as connection:
         connection.ensure_connection(max_retries=1, interval_start=0.2)
         source = connection.channel()
         target = connection.channel()

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 import kombu
 from celery import Celery, bootsteps
 
+from blogbus import broker
 from blogbus.bus.consumer import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_RETRY_DELAY,
@@ -105,8 +106,12 @@ def make_consumer_app(
     idempotent by construction).
     """
     topology = Topology(service=service, bindings=tuple(bindings or handlers))
-    app = Celery(f"blogbus-{service}", broker=broker_url, set_as_current=False)
+    filesystem = broker.is_filesystem(broker_url)
+    app = Celery(f"blogbus-{service}", broker=broker.kombu_url(broker_url), set_as_current=False)
     app.conf.update(
+        # On the embedded profile's filesystem broker, remote control would leave a
+        # pidbox queue per worker run in the folder; nothing uses it there.
+        worker_enable_remote_control=not filesystem,
         # For any Celery task the service adds; the event step acks after commit by itself.
         task_acks_late=True,
         task_reject_on_worker_lost=True,

@@ -1,6 +1,6 @@
-import kombu
 from django.core.management.base import BaseCommand, CommandError
 
+from blogbus import broker
 from blogbus.bus.management.commands._common import broker_url
 from blogbus.bus.topology import declare_topology
 
@@ -20,7 +20,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            with kombu.Connection(broker_url(options["broker_url"]), connect_timeout=5) as conn:
+            with broker.connection(broker_url(options["broker_url"])) as conn:
                 conn.ensure_connection(max_retries=1, interval_start=0.2)
                 topology = declare_topology(conn, options["service"], options["key"])
         except ValueError as exc:
