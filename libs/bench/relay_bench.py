@@ -3,7 +3,8 @@
     .venv/bin/python libs/bench/relay_bench.py [--events 2000] [--lag-events 200]
 
 Uses its own PostgreSQL database (`blogbus_bench_<hex>`) and its own exchange and
-queue (`*.bench-<hex>`) on the RabbitMQ at BROKER_URL, and drops them at the end.
+queue (`*.bench-<hex>`) on the broker at BROKER_URL (RabbitMQ, or the embedded
+profile's `filesystem:///abs/folder`), and drops them at the end.
 Prints figures; asserts nothing.
 """
 
@@ -76,11 +77,12 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connections, transaction
 
+    from blogbus import broker as blogbus_broker
     from blogbus.envelope import POST_DELETED
     from blogbus.outbox.services import outbox_append
     from blogbus.relay import OutboxRelay, RelayConfig
 
-    broker = kombu.Connection(BROKER_URL, connect_timeout=5)
+    broker = blogbus_broker.connection(BROKER_URL, confirms=False)
     channel = broker.channel()
     exchange = kombu.Exchange(f"blog.events.bench-{tag}", "topic", durable=True)(channel)
     queue = kombu.Queue(f"blogbus.bench-{tag}", exchange=exchange, routing_key="#")(channel)

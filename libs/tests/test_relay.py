@@ -2,6 +2,7 @@ import json
 import threading
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -320,3 +321,28 @@ def test_publish_refused_by_the_broker_keeps_the_row_and_the_relay_recovers(
     assert relay.run_once().published == 1
     [message] = drain(queue, 1)
     assert json.loads(message.body)["id"] == str(event.event_id)
+
+
+@pytest.mark.parametrize("broker_url", ["filesystem"], indirect=True)
+def test_a_publish_the_filesystem_broker_cannot_store_keeps_the_row_pending(
+    relay, broker_url, make_queue, drain
+):
+    """The embedded broker's "broker down": its folder cannot take the message."""
+    queue = make_queue(POST_DELETED)
+    staging = Path(broker_url.removeprefix("filesystem://")) / "tmp"
+    append(POST_DELETED)
+    assert relay.run_once().published == 1
+    staging.rmdir()
+    staging.write_text("not a folder")  # every write now fails, as on a full disk
+    event = append(POST_DELETED)
+
+    stats = relay.run_once()
+
+    assert (stats.claimed, stats.published, stats.refused) == (1, 0, 1)
+    event.refresh_from_db()
+    assert event.status == OutboxEvent.Status.PENDING
+    assert "cannot store a message" in event.last_error
+    staging.unlink()
+    OutboxEvent.objects.filter(pk=event.pk).update(available_at=datetime.now(UTC))
+    assert relay.run_once().published == 1
+    assert [json.loads(m.body)["id"] for m in drain(queue, 2)][1] == str(event.event_id)
