@@ -53,6 +53,14 @@ def database_from_env(default_url: str) -> dict:
     elif config["ENGINE"] == "django.db.backends.sqlite3":
         Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
         config["CONN_MAX_AGE"] = 0
+        # The embedded profile runs web, relay and consumer processes on one file. A
+        # transaction that reads and then writes (the relay's claim) cannot wait for
+        # the lock in SQLite's default mode ("database is locked" at once); IMMEDIATE
+        # takes it at BEGIN and waits up to `timeout`. WAL lets readers run meanwhile.
+        options = config.setdefault("OPTIONS", {})
+        options.setdefault("transaction_mode", "IMMEDIATE")
+        options.setdefault("timeout", 20)
+        options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
     return config
 
 

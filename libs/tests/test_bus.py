@@ -206,18 +206,26 @@ class Workers:
         self.procs: list[subprocess.Popen] = []
 
     def start(
-        self, service: str, *types: str, max_retries: int = 3, database: str | None = None
+        self,
+        service: str,
+        *types: str,
+        max_retries: int = 3,
+        database: str | None = None,
+        url_from_env: bool = False,
     ) -> subprocess.Popen:
         env = _worker_env(
             database or connection.settings_dict["NAME"],
             BUS_TEST_DIR=str(self.folder),
             BUS_TEST_SERVICE=service,
         )
+        # The broker as a deployment gives it (BROKER_URL -> settings), or as --broker-url.
+        env["BROKER_URL"] = self.broker_url if url_from_env else "amqp://nobody@127.0.0.1:1//"
+        broker_option = [] if url_from_env else [f"--broker-url={self.broker_url}"]
         handlers = [f"--handler={t}={HANDLER}" for t in types or (POST_CREATED,)]
         log = open(self.folder / f"worker-{service}-{len(self.procs)}.log", "wb")  # noqa: SIM115
         proc = subprocess.Popen(
             [sys.executable, "-m", "django", "bus_consume", f"--service={service}",
-             f"--broker-url={self.broker_url}", f"--max-retries={max_retries}",
+             *broker_option, f"--max-retries={max_retries}",
              "--retry-delay=0.05", *handlers],
             cwd=LIBS, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
@@ -351,6 +359,17 @@ def test_the_same_event_delivered_twice_is_applied_once(amqp, workers, service_n
     assert effects(service) == 1
     assert InboxEvent.objects.filter(event_id=event.id).count() == 1
     assert queue_counts(amqp, dead_letter_queue_name(service))[0] == 0
+
+
+def test_the_worker_takes_its_broker_from_the_broker_url_setting(amqp, workers, service_names):
+    """BROKER_URL in the environment (a deployment's way) and no --broker-url: Celery's
+    own command line must not swap in the raw URL (for filesystem://, kombu's stock
+    transport, which cannot reach this broker's queues)."""
+    service = service_names("from-env")
+    workers.start(service, POST_CREATED, url_from_env=True)
+    wait_consuming(amqp, workers, service)
+    publish(amqp, new_event().to_json(), POST_CREATED)
+    wait_until(lambda: effects(service) == 1, what="the event applied")
 
 
 def test_worker_killed_inside_the_handler_redelivers_and_applies_once(

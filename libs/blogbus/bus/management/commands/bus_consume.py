@@ -1,3 +1,5 @@
+import os
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
@@ -53,6 +55,11 @@ class Command(BaseCommand):
             database=options["database"],
             inbox=not options["no_inbox"] and getattr(settings, "BLOGBUS_INBOX", True),
         )
+        # Celery's command line reads BROKER_URL from the environment as its --broker
+        # option, which would replace the app's broker with the raw URL (for
+        # filesystem://, kombu's stock transport). The app already has the right one.
+        os.environ.pop("BROKER_URL", None)
+        os.environ["CELERY_BROKER_URL"] = app.conf.broker_url
         app.worker_main(
             [*WORKER_ARGV, f"--hostname={service}@%h", f"--loglevel={options['loglevel']}"]
         )
