@@ -1,9 +1,11 @@
 """`make parity`: the contract suite and the browser test, unchanged, against
-every runnable stage and mode; prints a stage-by-mode table of passed/failed
-and exits non-zero if any run failed.
+every runnable stage and mode, on the real profile (PostgreSQL, RabbitMQ) and,
+for the event stages, on the embedded one (SQLite files, the filesystem://
+broker); prints a table of passed/failed and exits non-zero if any run failed.
 
     python scripts/parity.py                 # every runnable combination
     python scripts/parity.py --stage 1       # one stage, every mode
+    python scripts/parity.py --profile embedded   # only the embedded profile's rows
 """
 
 from __future__ import annotations
@@ -20,19 +22,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SUITES = ["tests/contract", "tests/e2e"]
 
-# (stage, gateway in front, communication mode): every mode each stage offers.
+# (stage, gateway in front, communication mode, runtime profile): every mode
+# each stage offers on the real profile, and the embedded profile (what
+# `make up` runs: dev router, SQLite, filesystem broker) where it differs most.
 COMBINATIONS = [
-    (0, "-", "-"),
-    (1, "nginx", "-"),
-    (1, "dev", "-"),
-    (2, "nginx", "sync"),
-    (2, "dev", "sync"),
-    (3, "nginx", "async"),
-    (3, "dev", "async"),
-    (4, "nginx", "sync"),
-    (4, "dev", "sync"),
-    (4, "nginx", "async"),
-    (4, "dev", "async"),
+    (0, "-", "-", "real"),
+    (1, "nginx", "-", "real"),
+    (1, "dev", "-", "real"),
+    (2, "nginx", "sync", "real"),
+    (2, "dev", "sync", "real"),
+    (3, "nginx", "async", "real"),
+    (3, "dev", "async", "real"),
+    (3, "dev", "async", "embedded"),
+    (4, "nginx", "sync", "real"),
+    (4, "dev", "sync", "real"),
+    (4, "dev", "sync", "embedded"),
+    (4, "nginx", "async", "real"),
+    (4, "dev", "async", "real"),
+    (4, "dev", "async", "embedded"),
 ]
 
 
@@ -41,14 +48,21 @@ class Outcome:
     stage: int
     gateway: str
     mode: str
+    profile: str
     passed: int
     failed: int
     seconds: float
     returncode: int
 
 
-def run(stage: int, gateway: str, mode: str, extra: list[str]) -> Outcome:
-    env = {**os.environ, "CONTRACT_STAGE": str(stage), "E2E_STAGE": str(stage)}
+def run(stage: int, gateway: str, mode: str, profile: str, extra: list[str]) -> Outcome:
+    env = {
+        **os.environ,
+        "CONTRACT_STAGE": str(stage),
+        "E2E_STAGE": str(stage),
+        "CONTRACT_PROFILE": profile,
+        "E2E_PROFILE": profile,
+    }
     for external in ("CONTRACT_BASE_URL", "E2E_BASE_URL", "CONTRACT_SERVED_BY"):
         env.pop(external, None)
     if gateway != "-":
@@ -70,36 +84,50 @@ def run(stage: int, gateway: str, mode: str, extra: list[str]) -> Outcome:
     if completed.returncode != 0:
         print(completed.stdout[-4000:], completed.stderr[-2000:], sep="\n", file=sys.stderr)
     return Outcome(
-        stage, gateway, mode, passed, failed, time.monotonic() - started, completed.returncode
+        stage,
+        gateway,
+        mode,
+        profile,
+        passed,
+        failed,
+        time.monotonic() - started,
+        completed.returncode,
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stage", type=int, help="only this stage")
+    parser.add_argument("--profile", choices=["real", "embedded"], help="only this profile")
     args, extra = parser.parse_known_args(argv)
-    chosen = [c for c in COMBINATIONS if args.stage is None or c[0] == args.stage]
+    chosen = [
+        c
+        for c in COMBINATIONS
+        if (args.stage is None or c[0] == args.stage)
+        and (args.profile is None or c[3] == args.profile)
+    ]
     if not chosen:
         print(f"parity: no runnable combination for stage {args.stage}", file=sys.stderr)
         return 2
     outcomes = []
-    for number, (stage, gateway, mode) in enumerate(chosen, 1):
+    for number, (stage, gateway, mode, profile) in enumerate(chosen, 1):
         print(
-            f"[{number}/{len(chosen)}] stage {stage}, gateway {gateway}, mode {mode} ...",
+            f"[{number}/{len(chosen)}] stage {stage}, gateway {gateway}, mode {mode}, "
+            f"profile {profile} ...",
             flush=True,
         )
-        outcomes.append(run(stage, gateway, mode, extra))
+        outcomes.append(run(stage, gateway, mode, profile, extra))
         last = outcomes[-1]
         print(
             f"        {last.passed} passed, {last.failed} failed in {last.seconds:.1f} s",
             flush=True,
         )
-    print("\nstage  gateway  mode                passed  failed  result")
+    print("\nstage  gateway  mode                profile   passed  failed  result")
     for o in outcomes:
         ok = o.returncode == 0 and o.failed == 0 and o.passed > 0
         print(
-            f"{o.stage:>5}  {o.gateway:<7}  {o.mode:<18} {o.passed:>7} {o.failed:>7}  "
-            f"{'PASS' if ok else 'FAIL'}"
+            f"{o.stage:>5}  {o.gateway:<7}  {o.mode:<18} {o.profile:<8} {o.passed:>7} "
+            f"{o.failed:>7}  {'PASS' if ok else 'FAIL'}"
         )
     bad = [o for o in outcomes if o.returncode != 0 or o.failed or not o.passed]
     total_passed = sum(o.passed for o in outcomes)

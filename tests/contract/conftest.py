@@ -4,7 +4,9 @@
 Unset: stage ``CONTRACT_STAGE`` (default 0) is started for the session on a
 throw-away PostgreSQL database (tests/support/stacks.py), behind
 ``CONTRACT_GATEWAY`` (``nginx`` or ``dev``) from stage 1 on, with the
-services talking ``CONTRACT_MODE`` (``sync`` or ``async``) at stage 4.
+services talking ``CONTRACT_MODE`` (``sync`` or ``async``) at stage 4, on
+the ``CONTRACT_PROFILE`` runtime profile: ``real`` (default: PostgreSQL,
+RabbitMQ) or ``embedded`` (SQLite files, the ``filesystem://`` broker).
 
 ``CONTRACT_SERVED_BY``: comma-separated values allowed in ``X-Served-By``
 (default: the components of the started stage).
@@ -70,9 +72,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stage = int(os.environ.get("CONTRACT_STAGE", "0"))
     gateway = os.environ.get("CONTRACT_GATEWAY", "nginx")
     mode = os.environ.get("CONTRACT_MODE", "sync")
+    profile = os.environ.get("CONTRACT_PROFILE", "real")
     log_dir = tmp_path_factory.mktemp(f"contract-stage{stage}")
     try:
-        with stage_stack(stage, gateway=gateway, log_dir=log_dir, mode=mode) as started:
+        with stage_stack(
+            stage, gateway=gateway, log_dir=log_dir, mode=mode, profile=profile
+        ) as started:
             _server_log["path"] = log_dir / "monolith" / "server.log"
             yield started
     except (ServerFailed, StartFailed) as exc:

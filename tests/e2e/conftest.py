@@ -2,7 +2,8 @@
 
 The tests are black-box: they never import project code. Without
 ``E2E_BASE_URL`` the stage ``E2E_STAGE`` (default 0: the monolith) is started
-here as real processes (tests/support/stacks.py) and torn down afterwards.
+here as real processes (tests/support/stacks.py) and torn down afterwards,
+on the ``E2E_PROFILE`` runtime profile (``real``, the default, or ``embedded``).
 With ``E2E_BASE_URL`` the tests run against whatever answers at that URL and
 nothing is started.
 """
@@ -35,8 +36,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stage = int(os.environ.get("E2E_STAGE", "0"))
     gateway = os.environ.get("E2E_GATEWAY", "nginx")
     mode = os.environ.get("E2E_MODE", "sync")
+    profile = os.environ.get("E2E_PROFILE", "real")
     log_dir = tmp_path_factory.mktemp("e2e")
-    with stage_stack(stage, gateway=gateway, log_dir=log_dir, mode=mode) as started:
+    with stage_stack(
+        stage, gateway=gateway, log_dir=log_dir, mode=mode, profile=profile
+    ) as started:
         yield started
 
 

@@ -52,29 +52,43 @@ def tcp_ready(port: int, host: str = "127.0.0.1") -> Callable[[], bool]:
     return check
 
 
+def _spawn(spec: Process, log_path: Path, mode: str = "wb") -> subprocess.Popen:
+    with log_path.open(mode) as log:
+        return subprocess.Popen(
+            spec.command,
+            cwd=spec.cwd,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **spec.env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 @contextmanager
 def running(processes: list[Process], log_dir: Path) -> Iterator[dict[str, subprocess.Popen]]:
-    """Starts ``processes`` in order, each after the previous one is ready."""
+    """Starts ``processes`` in order, each after the previous one is ready.
+    The dict yielded is the one stopped at exit: `restart` replaces entries in it."""
     started: dict[str, subprocess.Popen] = {}
-    logs: dict[str, Path] = {}
     try:
         for spec in processes:
             log_path = log_dir / f"{spec.name}.log"
-            logs[spec.name] = log_path
-            with log_path.open("wb") as log:
-                started[spec.name] = subprocess.Popen(
-                    spec.command,
-                    cwd=spec.cwd,
-                    env={**os.environ, "PYTHONUNBUFFERED": "1", **spec.env},
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
+            started[spec.name] = _spawn(spec, log_path)
             _wait(spec, started[spec.name], log_path)
         yield started
     finally:
         for name in reversed(list(started)):
             _stop(started[name])
+
+
+def restart(spec: Process, started: dict[str, subprocess.Popen], log_dir: Path) -> None:
+    """Starts ``spec`` again (its log appended) after its process ended or was
+    stopped here, in the same dict, so that `running` still stops it at exit."""
+    old = started.get(spec.name)
+    if old is not None:
+        _stop(old)
+    log_path = log_dir / f"{spec.name}.log"
+    started[spec.name] = _spawn(spec, log_path, mode="ab")
+    _wait(spec, started[spec.name], log_path)
 
 
 def _wait(spec: Process, process: subprocess.Popen, log_path: Path) -> None:
