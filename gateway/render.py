@@ -126,7 +126,7 @@ def _proxy_location(head: str, group: rt.Group | None, default: str | None, comm
     return "\n".join(lines) + "\n"
 
 
-def _mirror_location(shadow: rt.Shadow, common: str) -> str:
+def _mirror_location(shadow: rt.Shadow, common: str, shadow_log: str) -> str:
     methods = _q(_methods_regex(shadow.methods))
     return (
         f"    location = /_gw_mirror/{shadow.shadow} {{\n"
@@ -134,7 +134,7 @@ def _mirror_location(shadow: rt.Shadow, common: str) -> str:
         # $request_method is the client's: never copy a write to the new owner.
         f"        if ($request_method !~ {methods}) {{ return 204; }}\n"
         "        log_subrequest on;\n"
-        "        access_log shadow.log gw_shadow;\n"
+        f"        access_log {shadow_log} gw_shadow;\n"
         + common
         + "        proxy_set_header X-Gateway-Shadow 1;\n"
         '        proxy_set_header Content-Length "";\n'
@@ -152,8 +152,17 @@ def render(
     env: dict[str, str] | None = None,
     connect_timeout: float = rt.CONNECT_TIMEOUT_S,
     read_timeout: float = rt.READ_TIMEOUT_S,
+    std_logs: bool = False,
 ) -> str:
+    """The nginx.conf of `stage`. `std_logs`: logs to stdout/stderr instead of files
+    under the prefix (containers: the prefix then only holds the pid and temp folders,
+    and can be an empty writable folder such as /tmp)."""
     tbl = rt.table(stage, shadow=shadow)
+    error_log, access_log, shadow_log = (
+        ("stderr", "/dev/stdout", "/dev/stdout")
+        if std_logs
+        else ("error.log", "access.log", "shadow.log")
+    )
     common = PROXY_COMMON.format(connect=int(connect_timeout * 1000), read=int(read_timeout * 1000))
     ui_root = str(rt.ui_dir(env))
     out: list[str] = []
@@ -161,11 +170,11 @@ def render(
         f"# Rendered by `python -m gateway.render --stage {stage}"
         f"{' --shadow' if shadow else ''}` from gateway/routes.py. Do not edit.\n"
         f"# Stage {stage} ({tbl.stage.name}).\n"
-        "# Run: nginx -p DIR -c THIS_FILE  (pid, logs, temp under DIR)\n"
+        f"# Run: nginx -p DIR -c THIS_FILE  (pid, temp{'' if std_logs else ', logs'} under DIR)\n"
         "worker_processes 1;\n"
         "daemon off;\n"
         "pid nginx.pid;\n"
-        "error_log error.log warn;\n"
+        f"error_log {error_log} warn;\n"
         "events { worker_connections 512; }\n"
         "\n"
         "http {\n"
@@ -201,7 +210,7 @@ def render(
         "    log_format gw_shadow 'shadow rid=$gw_request_id \"$request\" '\n"
         "                         'up=$upstream_addr up_status=$upstream_status '\n"
         "                         'rt=$upstream_response_time';\n"
-        "    access_log access.log gw_main;\n"
+        f"    access_log {access_log} gw_main;\n"
         "\n"
     )
     for name in tbl.upstreams():
@@ -259,7 +268,7 @@ def render(
             server_body.append(_proxy_location(head, group, tbl.default, common))
             if group.shadow and group.shadow.shadow not in mirrored:
                 mirrored.add(group.shadow.shadow)
-                server_body.append(_mirror_location(group.shadow, common))
+                server_body.append(_mirror_location(group.shadow, common, shadow_log))
     if tbl.default:
         server_body.append(_proxy_location("location /", None, tbl.default, common))
     else:
@@ -277,13 +286,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--listen", default=os.environ.get("GATEWAY_LISTEN", "127.0.0.1:8080"))
     parser.add_argument("--shadow", action="store_true", help="parallel run (nginx mirror)")
     parser.add_argument(
+        "--std-logs",
+        action="store_true",
+        help="log to stdout/stderr, not to files under nginx's -p prefix (containers)",
+    )
+    parser.add_argument(
         "--read-timeout", type=float, default=rt.READ_TIMEOUT_S, help="seconds (default 10)"
     )
     args = parser.parse_args(argv)
     rt.validate()
     try:
         text = render(
-            args.stage, listen=args.listen, shadow=args.shadow, read_timeout=args.read_timeout
+            args.stage,
+            listen=args.listen,
+            shadow=args.shadow,
+            read_timeout=args.read_timeout,
+            std_logs=args.std_logs,
         )
     except ValueError as exc:
         parser.error(str(exc))

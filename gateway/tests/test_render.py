@@ -30,6 +30,30 @@ def test_nginx_accepts_the_rendered_config(tmp_path, stage, shadow):
     assert "test is successful" in result.stderr
 
 
+def test_std_logs_write_nothing_under_the_prefix_but_pid_and_temp_folders(tmp_path):
+    """The container form: a read-only image, only an empty writable prefix (/tmp)."""
+    need("nginx")
+    conf_dir, prefix = tmp_path / "etc", tmp_path / "prefix"
+    conf_dir.mkdir()
+    prefix.mkdir()
+    conf = conf_dir / "nginx.conf"
+    text = render.render(4, listen="127.0.0.1:18080", shadow=True, std_logs=True)
+    assert "error_log stderr warn;" in text
+    assert "access_log /dev/stdout gw_main;" in text
+    assert ".log" not in text
+    conf.write_text(text)
+    result = subprocess.run(
+        [NGINX, "-t", "-e", "stderr", "-p", f"{prefix}/", "-c", str(conf)],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert not list(prefix.rglob("*.log"))
+    assert sorted(p.name for p in conf_dir.iterdir()) == ["nginx.conf"]
+
+
 @pytest.mark.parametrize("stage", [1, 2, 3, 4])
 def test_rendered_config_handles_the_nginx_traps(stage):
     text = render.render(stage)
