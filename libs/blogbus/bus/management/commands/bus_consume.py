@@ -3,6 +3,7 @@ import os
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from blogbus import broker
 from blogbus.bus.consumer import DEFAULT_MAX_RETRIES, DEFAULT_RETRY_DELAY
 from blogbus.bus.management.commands._common import broker_url
 from blogbus.bus.worker import WORKER_ARGV, make_consumer_app
@@ -46,10 +47,11 @@ class Command(BaseCommand):
             handlers[event_type] = path
         if not handlers:
             raise CommandError(f"no handlers for {service!r} (BLOGBUS_CONSUMERS or --handler)")
+        url = broker_url(options["broker_url"])
         app = make_consumer_app(
             service,
             handlers,
-            broker_url(options["broker_url"]),
+            url,
             max_retries=options["max_retries"],
             retry_delay=options["retry_delay"],
             database=options["database"],
@@ -59,7 +61,7 @@ class Command(BaseCommand):
         # option, which would replace the app's broker with the raw URL (for
         # filesystem://, kombu's stock transport). The app already has the right one.
         os.environ.pop("BROKER_URL", None)
-        os.environ["CELERY_BROKER_URL"] = app.conf.broker_url
+        os.environ["CELERY_BROKER_URL"] = broker.kombu_url(url)
         app.worker_main(
             [*WORKER_ARGV, f"--hostname={service}@%h", f"--loglevel={options['loglevel']}"]
         )
