@@ -227,13 +227,11 @@ def _header(stage: int, what: str) -> list[str]:
     return lines
 
 
-def render_httproute(stage: int) -> str:
-    stage_rules = rules(stage)
-    check(stage)
-    out = _header(stage, "Gateway API HTTPRoute, attached to the Gateway `blog`")
-    out += [
-        "apiVersion: gateway.networking.k8s.io/v1",
-        "kind: HTTPRoute",
+def _object_head(api_version: str, kind: str) -> list[str]:
+    """apiVersion, kind and metadata of the routing object `blog`, up to `spec:`."""
+    return [
+        f"apiVersion: {api_version}",
+        f"kind: {kind}",
         "metadata:",
         "  name: blog",
         "  labels:",
@@ -241,6 +239,15 @@ def render_httproute(stage: int) -> str:
         "    app.kubernetes.io/part-of: blog",
         "    app.kubernetes.io/component: routing",
         "spec:",
+    ]
+
+
+def render_httproute(stage: int) -> str:
+    stage_rules = rules(stage)
+    check(stage)
+    out = _header(stage, "Gateway API HTTPRoute, attached to the Gateway `blog`")
+    out += [
+        *_object_head("gateway.networking.k8s.io/v1", "HTTPRoute"),
         "  parentRefs:",
         f"    - name: {GATEWAY_NAME}",
         "  rules:",
@@ -268,15 +275,7 @@ def render_ingress(stage: int) -> str:
     check(stage)
     out = _header(stage, "the Ingress alternative to the HTTPRoute")
     out += [
-        "apiVersion: networking.k8s.io/v1",
-        "kind: Ingress",
-        "metadata:",
-        "  name: blog",
-        "  labels:",
-        "    app.kubernetes.io/name: blog",
-        "    app.kubernetes.io/part-of: blog",
-        "    app.kubernetes.io/component: routing",
-        "spec:",
+        *_object_head("networking.k8s.io/v1", "Ingress"),
         f"  ingressClassName: {INGRESS_CLASS}",
         "  rules:",
         "    - http:",
