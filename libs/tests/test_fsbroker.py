@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,11 +28,19 @@ from blogbus.fsbroker import root_of
 
 LIBS = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.timeout(60)
+# How every child process runs: blogbus importable from libs/.
+CHILD = {"cwd": LIBS, "env": {**os.environ, "PYTHONPATH": str(LIBS)}}
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    return broker.filesystem_url(tmp_path / "bus")
+def root(tmp_path: Path) -> Path:
+    """The broker's folder."""
+    return (tmp_path / "bus").resolve()
+
+
+@pytest.fixture
+def url(root: Path) -> str:
+    return broker.filesystem_url(root)
 
 
 @pytest.fixture
@@ -53,22 +60,12 @@ def topic(channel, name: str = "blog.events") -> kombu.Exchange:
 def run_python(code: str, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code), *args],
-        cwd=LIBS,
-        env={**os.environ, "PYTHONPATH": str(LIBS)},
+        **CHILD,
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
     )
-
-
-def wait_until(predicate, *, timeout: float = 15.0, what: str):
-    deadline = time.monotonic() + timeout
-    while not (result := predicate()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
-    return result
 
 
 def files(folder: Path, pattern: str = "*.msg") -> list[Path]:
@@ -143,7 +140,7 @@ def test_a_queue_is_not_redeclared_with_other_arguments_and_passive_declares_che
     assert not channel._has_queue("missing.q")
 
 
-def test_mandatory_unroutable_messages_are_returned_and_never_stored(conn, url):
+def test_mandatory_unroutable_messages_are_returned_and_never_stored(conn, root):
     channel = conn.channel()
     exchange = topic(channel)
     returned: list[tuple] = []
@@ -158,7 +155,7 @@ def test_mandatory_unroutable_messages_are_returned_and_never_stored(conn, url):
     assert "NO_ROUTE" in str(error)
     assert (exchange_name, routing_key) == ("blog.events", "post.created")
     assert message.properties["message_id"] == "m-1"
-    assert files(root_of(url.removeprefix("filesystem://"))) == []
+    assert files(root) == []
     # The default exchange returns a message for a queue that does not exist.
     producer.publish("x", exchange="", routing_key="no.such.queue", mandatory=True)
     assert len(returned) == 2
@@ -167,8 +164,7 @@ def test_mandatory_unroutable_messages_are_returned_and_never_stored(conn, url):
 # --- durability: what a publish leaves on disk ---------------------------------------------------
 
 
-def test_a_publish_leaves_one_complete_file_and_nothing_in_staging(conn, url):
-    root = Path(url.removeprefix("filesystem://"))
+def test_a_publish_leaves_one_complete_file_and_nothing_in_staging(conn, root):
     channel = conn.channel()
     queue = kombu.Queue("durable.q")(channel)
     queue.declare()
@@ -184,8 +180,7 @@ def test_a_publish_leaves_one_complete_file_and_nothing_in_staging(conn, url):
     assert [queue.get(no_ack=True).payload["n"] for _ in range(20)] == list(range(20))
 
 
-def test_an_unreadable_message_is_set_aside_not_lost_silently(conn, url):
-    root = Path(url.removeprefix("filesystem://"))
+def test_an_unreadable_message_is_set_aside_not_lost_silently(conn, root):
     channel = conn.channel()
     queue = kombu.Queue("corrupt.q")(channel)
     queue.declare()
@@ -201,8 +196,7 @@ def test_an_unreadable_message_is_set_aside_not_lost_silently(conn, url):
 # --- consuming: claims, acks, requeues, crashes ---------------------------------------------------
 
 
-def test_ack_deletes_requeue_and_close_put_back_in_place(conn, url):
-    root = Path(url.removeprefix("filesystem://"))
+def test_ack_deletes_requeue_and_close_put_back_in_place(conn, root):
     channel = conn.channel()
     queue = kombu.Queue("claims.q")(channel)
     queue.declare()
@@ -229,8 +223,9 @@ def test_ack_deletes_requeue_and_close_put_back_in_place(conn, url):
     assert len(files(root / "claimed")) == 1  # "a", still unacked on `channel`
 
 
-def test_a_sigkilled_consumers_messages_go_back_to_the_queue_once_and_live_ones_stay(conn, url):
-    root = Path(url.removeprefix("filesystem://"))
+def test_a_sigkilled_consumers_messages_go_back_to_the_queue_once_and_live_ones_stay(
+    conn, url, root
+):
     channel = conn.channel()
     queue = kombu.Queue("crash.q")(channel)
     queue.declare()
@@ -251,7 +246,7 @@ def test_a_sigkilled_consumers_messages_go_back_to_the_queue_once_and_live_ones_
             time.sleep(60)
             """
         ), url],
-        cwd=LIBS, env={**os.environ, "PYTHONPATH": str(LIBS)}, stdout=subprocess.PIPE, text=True,
+        **CHILD, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         assert holder.stdout.readline().strip() == "two"
@@ -292,8 +287,7 @@ def test_two_consumer_processes_share_a_queue_without_a_message_twice(conn, url,
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", textwrap.dedent(consumer), url],
-            cwd=LIBS,
-            env={**os.environ, "PYTHONPATH": str(LIBS)},
+            **CHILD,
             stdout=subprocess.PIPE,
             text=True,
         )
