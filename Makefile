@@ -8,11 +8,13 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 MONOLITH_PORT ?= 8000
 GATEWAY_PORT ?= 8080
-STAGE ?= 1
+# STAGE (default: the newest stage of this tree, stages/table.py) and MODE
+# choose what `make up` runs behind the gateway.
+STAGE ?=
 export MONOLITH_PORT GATEWAY_PORT
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help venv up migrate migrate-stage seed test test-fast parity lint fmt bench bench-profile bench-relay bench-events gateway gateway-conf gateway-nginx stage-tags clean
+.PHONY: help venv up migrate seed test test-fast parity lint fmt bench bench-profile stage-tags stage-check clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -34,44 +36,46 @@ venv: $(VENV)/.installed $(NODE_TOOLS) ## create .venv, install everything (once
 migrate: venv ## apply the monolith's migrations (SQLite under .data/ unless DATABASE_URL)
 	@$(PY) manage.py migrate --noinput -v0
 
-up: migrate ## the monolith on :8000 and STAGE (default 1; MODE=sync|async at 4) behind the gateway on :8080
-	@$(PY) scripts/stack.py --stage $(STAGE)
-
-ifeq (migrate-stage,$(firstword $(MAKECMDGOALS)))
-MIGRATE_STAGE_N := $(word 2,$(MAKECMDGOALS))
-ifneq ($(MIGRATE_STAGE_N),)
-$(eval $(MIGRATE_STAGE_N):;@:)
-endif
-endif
-migrate-stage: venv ## the data migration into stage N: make migrate-stage 2 (or 4); MIGRATE_ARGS=--verify-only
-	@$(PY) scripts/migrate_stage.py $(or $(MIGRATE_STAGE_N),$(STAGE)) $(MIGRATE_ARGS)
+up: migrate ## the monolith on :8000 and STAGE (default: the newest; MODE=sync|async) behind :8080
+	@$(PY) scripts/stack.py $(if $(STAGE),--stage $(STAGE))
 
 SEED_ARGS ?= --reset
 seed: migrate ## the demo set (200 posts, 2,000 comments) in the monolith, and in STAGE's stores
-	@$(PY) scripts/seed.py $(if $(filter command line environment,$(origin STAGE)),--stage $(STAGE)) $(SEED_ARGS)
+	@$(PY) scripts/seed.py $(if $(STAGE),--stage $(STAGE)) $(SEED_ARGS)
 
-SERVICE_TESTS = \
-	$(BIN)/pytest libs/tests --ds=libs.tests.settings -p no:cacheprovider $(PYTEST_ARGS) && \
-	$(BIN)/pytest -c services/posts/pyproject.toml services/posts $(PYTEST_ARGS) && \
-	$(BIN)/pytest -c services/comments/pyproject.toml --rootdir services/comments services/comments/tests $(PYTEST_ARGS)
+# The suites that run from their own folder (libs, each service).
+SERVICE_TESTS = true
+# >>> stage 2: the comments service's own suite
+SERVICE_TESTS += && $(BIN)/pytest -c services/comments/pyproject.toml --rootdir services/comments services/comments/tests $(PYTEST_ARGS)
+# <<< stage 2
+# >>> stage 3: the event plumbing's own suite
+SERVICE_TESTS += && $(BIN)/pytest libs/tests --ds=libs.tests.settings -p no:cacheprovider $(PYTEST_ARGS)
+# <<< stage 3
+# >>> stage 4: the posts service's own suite
+SERVICE_TESTS += && $(BIN)/pytest -c services/posts/pyproject.toml services/posts $(PYTEST_ARGS)
+# <<< stage 4
 
 test: venv ## every suite: PostgreSQL, RabbitMQ, nginx and Chromium must be there (.ci/run)
 	@$(BIN)/pytest $(PYTEST_ARGS)
 	@$(SERVICE_TESTS)
 
-test-fast: venv ## the suites without the browser test
-	@$(BIN)/pytest -m "not e2e" $(PYTEST_ARGS)
+test-fast: venv ## the suites without the browser and system tests
+	@$(BIN)/pytest -m "not e2e" --ignore=tests/system $(PYTEST_ARGS)
 	@$(SERVICE_TESTS)
 
 parity: venv ## contract suite + browser test against every stage and mode (STAGE=N: one stage)
-	@$(PY) scripts/parity.py $(if $(filter command line environment,$(origin STAGE)),--stage $(STAGE)) $(PARITY_ARGS)
+	@$(PY) scripts/parity.py $(if $(STAGE),--stage $(STAGE)) $(PARITY_ARGS)
 
 lint: venv ## ruff (lint + format check) and import-linter (the app boundaries)
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
 	@$(BIN)/lint-imports --no-cache
-	@cd services/posts && ../../$(BIN)/lint-imports --no-cache
+# >>> stage 2: the comments service's boundaries
 	@cd services/comments && ../../$(BIN)/lint-imports --no-cache
+# <<< stage 2
+# >>> stage 4: the posts service's boundaries
+	@cd services/posts && ../../$(BIN)/lint-imports --no-cache
+# <<< stage 4
 
 fmt: venv ## format and autofix
 	@$(BIN)/ruff format .
@@ -80,27 +84,53 @@ fmt: venv ## format and autofix
 bench: venv ## gunicorn (2 sync workers) on PostgreSQL, 1,000 posts / 10,000 comments, wrk
 	@$(PY) bench/run.py $(BENCH_ARGS)
 
-bench-events: venv ## stage 4 async: commit-to-effect lag at a fixed event rate, burst throughput (chart)
-	@$(PY) bench/events.py $(BENCH_ARGS)
-
-bench-relay: venv ## outbox relay: throughput with publisher confirms, commit->queue lag
-	@$(PY) libs/bench/relay_bench.py $(BENCH_ARGS)
-
 bench-profile: venv ## where a read request's time goes (in-process: SQL, Python, cProfile)
 	@$(PY) bench/profile_endpoints.py $(PROFILE_ARGS)
 
+# >>> stage 1: the gateway
+.PHONY: gateway gateway-conf gateway-nginx
+GATEWAY_STAGE = $(or $(STAGE),$(shell $(PYTHON) -c 'from stages import table; print(table.newest_with_gateway())'))
+
 gateway: venv ## the dev router for STAGE on :8080 (embedded profile, no nginx)
-	@$(PY) -m gateway.devrouter --stage $(STAGE) --listen 127.0.0.1:$(GATEWAY_PORT)
+	@$(PY) -m gateway.devrouter --stage $(GATEWAY_STAGE) --listen 127.0.0.1:$(GATEWAY_PORT)
 
 gateway-conf: venv ## render nginx.conf for STAGE into .data/gateway/
 	@mkdir -p .data/gateway
-	@$(PY) -m gateway.render --stage $(STAGE) --listen 127.0.0.1:$(GATEWAY_PORT) --out .data/gateway/nginx.conf
+	@$(PY) -m gateway.render --stage $(GATEWAY_STAGE) --listen 127.0.0.1:$(GATEWAY_PORT) --out .data/gateway/nginx.conf
 
 gateway-nginx: gateway-conf ## real nginx with the rendered config (foreground, Ctrl-C stops)
 	@nginx -p $(CURDIR)/.data/gateway -c $(CURDIR)/.data/gateway/nginx.conf
+# <<< stage 1
 
-stage-tags: ## tag each Refactor-Stage trailer's newest commit as stage-N-name
-	@bash scripts/stage-tags.sh $(STAGE_TAGS_ARGS)
+# >>> stage 2: data migrations between stages
+.PHONY: migrate-stage
+ifeq (migrate-stage,$(firstword $(MAKECMDGOALS)))
+MIGRATE_STAGE_N := $(word 2,$(MAKECMDGOALS))
+ifneq ($(MIGRATE_STAGE_N),)
+$(eval $(MIGRATE_STAGE_N):;@:)
+endif
+endif
+migrate-stage: venv ## the data migration into stage N: make migrate-stage 2; MIGRATE_ARGS=--verify-only
+	@$(PY) scripts/migrate_stage.py $(or $(MIGRATE_STAGE_N),$(STAGE)) $(MIGRATE_ARGS)
+# <<< stage 2
+
+# >>> stage 3: events
+.PHONY: bench-relay
+bench-relay: venv ## outbox relay: throughput with publisher confirms, commit->queue lag
+	@$(PY) libs/bench/relay_bench.py $(BENCH_ARGS)
+# <<< stage 3
+
+# >>> stage 4: microservices
+.PHONY: bench-events
+bench-events: venv ## stage 4 async: commit-to-effect lag at a fixed event rate, burst throughput (chart)
+	@$(PY) bench/events.py $(BENCH_ARGS)
+# <<< stage 4
+
+stage-tags: ## build the stage history from this commit: one commit and tag per stage
+	@$(PYTHON) -m stages.history $(STAGE_TAGS_ARGS)
+
+stage-check: venv ## CI: build the history twice, then lint, test and contract-test each stage's tree
+	@$(PY) -m stages.verify $(STAGE_CHECK_ARGS)
 
 clean: ## remove local state (.data/) and caches, keep .venv
 	rm -rf .data .pytest_cache .ruff_cache staticfiles

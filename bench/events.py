@@ -35,7 +35,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.stacks import microservices_stack  # noqa: E402
+from tests.support.stacks import stage_stack  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -85,9 +85,7 @@ def write(session, url: str, n: int) -> float:
 def run(args) -> dict:
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
         say("Starting stage 4 (async): posts, comments, MongoDB-wire server, relays, consumers")
-        stage = stack.enter_context(
-            microservices_stack(gateway="dev", log_dir=Path(tmp), stack=stack, mode="async")
-        )
+        stage = stack.enter_context(stage_stack(4, gateway="dev", log_dir=Path(tmp), mode="async"))
         api = f"{stage.url}/api/posts"
         post = requests.post(f"{api}/", json={"title": "bench", "body": "events"}, timeout=10)
         post_id = post.json()["id"]

@@ -1,24 +1,17 @@
 """`make migrate-stage N`: run the data migration that leads into stage N.
 
-    python scripts/migrate_stage.py 2                  # monolith comments -> MongoDB
-    python scripts/migrate_stage.py 4                  # monolith posts -> the posts database
+    python scripts/migrate_stage.py 2                  # the data migration into stage 2
     python scripts/migrate_stage.py 2 --verify-only    # extra arguments go to the command
 
-Stage 2 runs the comments service's ``import_monolith_comments``, stage 4 the
-posts service's ``import_monolith_posts`` (after the posts service's schema
-migrations). Both are idempotent and resumable: run again after a failure or
-a kill, and the run ends with the verification (exit status 1 on any
-difference). Stages 0, 1 and 3 have no data migration.
+Which app's data moves into which stage, and with which command of that
+app, is in the stage table (``stages/table.py``, ``Stage.data_migration``).
+Each command is idempotent and resumable: run it again after a failure or a
+kill; the run ends with the verification (exit status 1 on any difference).
 
-Environment (defaults are the embedded profile, everything under DATA_DIR=.data):
-
-    MONOLITH_DATABASE_URL  the source, read only; else DATABASE_URL (the
-                           monolith's own setting); else sqlite:///.data/monolith.sqlite3
-    MONGO_URL, MONGO_DB    stage 2 target (mongodb://127.0.0.1:27017, comments);
-                           MONGO_TIMEOUT_MS (30000 here) bounds each batch's write
-    POSTS_DATABASE_URL     stage 4 target, given to the posts service as its
-                           DATABASE_URL (sqlite:///.data/posts.sqlite3)
-"""
+The source is MONOLITH_DATABASE_URL, read only; else DATABASE_URL (the
+monolith's own setting); else the embedded profile's
+sqlite:///.data/monolith.sqlite3 (DATA_DIR=.data). Each target's variables
+are in its function below."""
 
 from __future__ import annotations
 
@@ -29,14 +22,12 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from stages import table  # noqa: E402 - the repository's root is on the path now
+
 PY = sys.executable
 DATA_DIR = Path(os.environ.get("DATA_DIR", ROOT / ".data")).resolve()
-NO_MIGRATION = {
-    0: "stage 0 is the monolith itself: there is nothing to migrate into it.",
-    1: "stage 1 only puts the gateway in front of the monolith: no data moves.",
-    3: "stage 3 switches to events on the data of stage 2: no data moves "
-    "(run 'migrate-stage 2' first if you skipped it).",
-}
 
 
 def masked(url: str) -> str:
@@ -60,7 +51,10 @@ def run(step: str, command: list[str], cwd: Path, env: dict[str, str]) -> None:
         sys.exit(result.returncode)
 
 
-def into_stage_2(extra: list[str]) -> None:
+def into_comments(command: str, extra: list[str]) -> None:
+    """Stage 2: the monolith's comments into the comments service's MongoDB,
+    MONGO_URL and MONGO_DB (mongodb://127.0.0.1:27017, comments);
+    MONGO_TIMEOUT_MS (30000 here) bounds each batch's write."""
     env = os.environ | {
         "DJANGO_SETTINGS_MODULE": "comments_service.settings.local",
         "MONOLITH_DATABASE_URL": source_url(),
@@ -78,13 +72,17 @@ def into_stage_2(extra: list[str]) -> None:
     )
     run(
         "copy and verify the comments",
-        [PY, "manage.py", "import_monolith_comments", *extra],
+        [PY, "manage.py", command, *extra],
         ROOT / "services" / "comments",
         env,
     )
 
 
-def into_stage_4(extra: list[str]) -> None:
+# >>> stage 4: the posts move too
+def into_posts(command: str, extra: list[str]) -> None:
+    """Stage 4: the monolith's posts into the posts service's own database,
+    POSTS_DATABASE_URL (sqlite:///.data/posts.sqlite3), given to the posts
+    service as its DATABASE_URL."""
     target = os.environ.get("POSTS_DATABASE_URL") or f"sqlite:///{DATA_DIR / 'posts.sqlite3'}"
     env = os.environ | {
         "DJANGO_SETTINGS_MODULE": "posts_service.settings.local",
@@ -103,24 +101,31 @@ def into_stage_4(extra: list[str]) -> None:
         run("the posts service's schema", [PY, "manage.py", "migrate", "--noinput"], posts_dir, env)
     run(
         "copy and verify the posts",
-        [PY, "manage.py", "import_monolith_posts", *extra],
+        [PY, "manage.py", command, *extra],
         posts_dir,
         env,
     )
+    # <<< stage 4
+
+
+MIGRATIONS = {
+    "comments": into_comments,
+    "posts": into_posts,  # [stage 4]
+}
 
 
 def main(argv: list[str]) -> None:
     if not argv or not argv[0].isdigit():
         sys.exit(__doc__)
-    stage, extra = int(argv[0]), argv[1:]
-    if stage in NO_MIGRATION:
-        print(f"No data migration leads into stage {stage}: {NO_MIGRATION[stage]}")
-    elif stage == 2:
-        into_stage_2(extra)
-    elif stage == 4:
-        into_stage_4(extra)
-    else:
-        sys.exit(f"unknown stage {stage}: the stages are 0 to 4")
+    number, extra = int(argv[0]), argv[1:]
+    if number not in table.STAGES:
+        sys.exit(f"unknown stage {number}: the stages are {sorted(table.STAGES)}")
+    moved = table.STAGES[number].data_migration
+    if moved is None:
+        print(f"No data migration leads into stage {number}: no data changes owner there.")
+        return
+    app, command = moved
+    MIGRATIONS[app](command, extra)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """`make parity`: the contract suite and the browser test, unchanged, against
-every runnable stage and mode, on the real profile (PostgreSQL, RabbitMQ) and,
-for the event stages, on the embedded one (SQLite files, the filesystem://
-broker); prints a table of passed/failed and exits non-zero if any run failed.
+every stage and mode of the stage table (stages/table.py), on the real
+profile (PostgreSQL, RabbitMQ) and, where the table asks for it, on the
+embedded one (SQLite files, the filesystem:// broker); prints a table of
+passed/failed and exits non-zero if any run failed.
 
-    python scripts/parity.py                 # every runnable combination
+    python scripts/parity.py                 # every combination
     python scripts/parity.py --stage 1       # one stage, every mode
     python scripts/parity.py --profile embedded   # only the embedded profile's rows
 """
@@ -20,27 +21,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from stages import table  # noqa: E402 - the repository's root is on the path now
+
 SUITES = ["tests/contract", "tests/e2e"]
 
-# (stage, gateway in front, communication mode, runtime profile): every mode
-# each stage offers on the real profile, and the embedded profile (what
-# `make up` runs: dev router, SQLite, filesystem broker) where it differs most.
-COMBINATIONS = [
-    (0, "-", "-", "real"),
-    (1, "nginx", "-", "real"),
-    (1, "dev", "-", "real"),
-    (2, "nginx", "sync", "real"),
-    (2, "dev", "sync", "real"),
-    (3, "nginx", "async", "real"),
-    (3, "dev", "async", "real"),
-    (3, "dev", "async", "embedded"),
-    (4, "nginx", "sync", "real"),
-    (4, "dev", "sync", "real"),
-    (4, "dev", "sync", "embedded"),
-    (4, "nginx", "async", "real"),
-    (4, "dev", "async", "real"),
-    (4, "dev", "async", "embedded"),
-]
+
+def combinations() -> list[tuple[int, str, str, str]]:
+    """(stage, gateway in front, communication mode, runtime profile): every
+    mode of every stage in the stage table on the real profile, behind each
+    gateway, and on the embedded profile (what `make up` runs: the dev router,
+    SQLite, the folder broker) where the stage table asks for it."""
+    rows = []
+    for number, stage in sorted(table.STAGES.items()):
+        for mode, topology in sorted(stage.topologies.items(), key=lambda m: m[0] != "sync"):
+            gateways = ("nginx", "dev") if topology.has_gateway else ("-",)
+            rows += [(number, gateway, mode, "real") for gateway in gateways]
+            if "embedded" in stage.parity_profiles:
+                rows.append((number, gateways[-1], mode, "embedded"))
+    return rows
 
 
 @dataclass
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     chosen = [
         c
-        for c in COMBINATIONS
+        for c in combinations()
         if (args.stage is None or c[0] == args.stage)
         and (args.profile is None or c[3] == args.profile)
     ]

@@ -1,6 +1,8 @@
-"""`make seed`: the demo data set in the monolith, and, for a stage whose
-data lives elsewhere (STAGE=2..4, with `STAGE=N make up` running), in that
-stage's stores too, through the same data migrations a real move uses.
+"""`make seed`: the demo data set in the monolith and, beside a running
+`STAGE=N make up` whose data lives elsewhere, in that stage's stores too,
+through the same data migrations a real move uses (the stage table says
+which: ``Stage.data_migration``), then the counters the stage keeps from
+events, filled once from what is there.
 
     python scripts/seed.py [--stage N] [seed arguments...]
 """
@@ -14,13 +16,16 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from stages import table  # noqa: E402 - the repository's root is on the path now
+
 PY = sys.executable
-COMMENTS_URL = f"http://127.0.0.1:{os.environ.get('COMMENTS_PORT', '8002')}"
 
 
-def step(title: str, command: list[str], cwd: Path = ROOT, **env: str) -> None:
+def step(title: str, command: list[str], cwd: Path = ROOT, env: dict[str, str] | None = None):
     print(f"\n==> {title}", flush=True)
-    result = subprocess.run(command, cwd=cwd, env={**os.environ, **env}, check=False)
+    result = subprocess.run(command, cwd=cwd, env={**os.environ, **(env or {})}, check=False)
     if result.returncode != 0:
         sys.exit(f"seed: '{title}' failed (exit {result.returncode})")
 
@@ -30,27 +35,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage", type=int, default=0)
     args, seed_args = parser.parse_known_args(argv)
     step("Demo data in the monolith", [PY, "manage.py", "seed", *seed_args])
-    if args.stage >= 2:
-        step("Comments into MongoDB (migrate-stage 2)", [PY, "scripts/migrate_stage.py", "2"])
-    if args.stage == 3:
-        step(
-            "The monolith's comment counters (stage 3)",
-            [PY, "manage.py", "comment_counts_rebuild"],
-            COMMENTS_BACKEND="service",
-            COMMENTS_URL=COMMENTS_URL,
-        )
-    if args.stage == 4:
-        step(
-            "Posts into the posts service (migrate-stage 4)", [PY, "scripts/migrate_stage.py", "4"]
-        )
-        if (os.environ.get("COMMENT_COUNTS") or os.environ.get("MODE") or "async") == "async":
+    # >>> stage 2: the data of a later stage lives elsewhere
+    for number in range(1, args.stage + 1):
+        moved = table.stage(number).data_migration
+        if moved:
+            app, _command = moved
             step(
-                "The posts service's comment counters (async mode)",
-                [PY, "manage.py", "comment_counts_rebuild"],
-                cwd=ROOT / "services" / "posts",
-                COMMENTS_URL=COMMENTS_URL,
-                DJANGO_SETTINGS_MODULE="posts_service.settings.local",
+                f"The {app} into the {app} service (make migrate-stage {number})",
+                [PY, "scripts/migrate_stage.py", str(number)],
             )
+    # <<< stage 2
+    # >>> stage 3: counters kept from events start from what is there
+    topology = table.topology(
+        args.stage,
+        os.environ.get("MODE") or None,
+        post_lookup=os.environ.get("POST_LOOKUP") or None,
+        comment_counts=os.environ.get("COMMENT_COUNTS") or None,
+    )
+    # Where `make up` runs each app (the counters are asked of the comments service).
+    addresses = {"mongodb": "", "broker": ""} | {
+        app: f"http://127.0.0.1:{os.environ.get(spec.port_env, spec.port)}"
+        for app, spec in table.APPS.items()
+    }
+    for process in topology.of_role("web"):
+        env = {k: v for k, v in process.environment(addresses).items() if v}
+        if env.get("COMMENT_COUNTS") == "async":
+            app = table.APPS[process.app]
+            step(
+                f"The {app.name}'s comment counters, from the comments service",
+                [PY, "manage.py", "comment_counts_rebuild"],
+                cwd=ROOT / app.folder,
+                env={**env, "DJANGO_SETTINGS_MODULE": f"{app.settings}.local"},
+            )
+    # <<< stage 3
     return 0
 
 

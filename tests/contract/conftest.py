@@ -71,14 +71,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         return
     stage = int(os.environ.get("CONTRACT_STAGE", "0"))
     gateway = os.environ.get("CONTRACT_GATEWAY", "nginx")
-    mode = os.environ.get("CONTRACT_MODE", "sync")
+    mode = os.environ.get("CONTRACT_MODE") or None  # None: the stage's own
     profile = os.environ.get("CONTRACT_PROFILE", "real")
     log_dir = tmp_path_factory.mktemp(f"contract-stage{stage}")
     try:
         with stage_stack(
             stage, gateway=gateway, log_dir=log_dir, mode=mode, profile=profile
         ) as started:
-            _server_log["path"] = log_dir / "monolith" / "server.log"
+            # The log of the app behind the public routes (the monolith up to stage 3).
+            app = "monolith" if "monolith" in started.served_by else "posts"
+            _server_log["path"] = log_dir / f"{app}.log"
             yield started
     except (ServerFailed, StartFailed) as exc:
         pytest.fail(str(exc), pytrace=False)

@@ -3,7 +3,7 @@
 No image is built here (there is no engine on the development machine), so
 these tests check what the images and the compose file would run against the
 real code: hadolint on every Dockerfile, the compose spec's JSON Schema, each
-stage's services against the processes `scripts/stack.py` runs for it, every
+stage's services against the processes of the stage table (stages/table.py), every
 management command and settings module under the compose environment, the
 images' CMD and HEALTHCHECK against a live gunicorn, and the gateway's build
 stage rendered for every stage, accepted by `nginx -t` and run with the
@@ -32,6 +32,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from stages import table
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
 BIN = Path(sys.executable).parent
@@ -40,7 +42,7 @@ NGINX = os.environ.get("NGINX_BIN") or shutil.which("nginx") or "/usr/sbin/nginx
 
 APPS = ("monolith", "posts", "comments")
 DOCKERFILES = {name: DOCKER / f"{name}.Dockerfile" for name in (*APPS, "gateway")}
-# stage env file -> (stage, mode), as scripts/stack.py names them.
+# stage env file -> (stage, mode) of the stage table.
 STAGE_FILES = {
     "stage0": (0, None),
     "stage1": (1, None),
@@ -202,18 +204,13 @@ def port_of(service: dict) -> int:
     return int(image_env(dockerfile_of(service))["PORT"])
 
 
-def procfile(stage: int, mode: str | None) -> dict[str, str]:
-    """`scripts/stack.py --print`: process name -> command line."""
-    env = {k: v for k, v in os.environ.items() if k not in ("POST_LOOKUP", "COMMENT_COUNTS")}
-    args = [PY, "scripts/stack.py", "--stage", str(stage), "--print"]
-    if stage == 4:
-        args += ["--mode", mode]
-    result = subprocess.run(
-        args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    lines = [line.partition(": ") for line in result.stdout.splitlines() if line.strip()]
-    return {name: command for name, _, command in lines}
+def table_env(stage: int, mode: str | None) -> dict[str, dict[str, str]]:
+    """The stage table's processes of ``stage`` in ``mode``: name -> stage
+    settings, addresses written as compose's host names."""
+    addresses = {name: f"http://{name}:{app.port}" for name, app in table.APPS.items()}
+    addresses |= {"mongodb": "mongodb://mongo:27017", "broker": "amqp://rabbitmq:5672//"}
+    topology = table.topology(stage, mode)
+    return {p.name: p.environment(addresses) for p in table.side_by_side(topology)}
 
 
 def free_port() -> int:
@@ -378,11 +375,13 @@ def test_compose_file_validates_against_the_compose_spec():
 
 
 @pytest.mark.parametrize("stage_file", sorted(STAGE_FILES))
-def test_each_stage_runs_the_processes_of_scripts_stack(stage_file):
-    """The same processes as `STAGE=N make up`, with the same stage settings:
-    which comments backend, sync or async on each side, who calls whom."""
+def test_each_stage_runs_the_processes_of_the_stage_table(stage_file):
+    """The same processes as the stage table (which `STAGE=N make up` and the
+    tests run; like `make up`, the monolith beside stage 4), with the same
+    stage settings: which comments backend, sync or async on each side, who
+    calls whom."""
     stage, mode = STAGE_FILES[stage_file]
-    expected = procfile(stage, mode)
+    expected = table_env(stage, mode)
     services = compose(stage_file)
     running = {
         ("gateway" if n.startswith("gateway-") else n): s
@@ -393,22 +392,18 @@ def test_each_stage_runs_the_processes_of_scripts_stack(stage_file):
     assert ("mongo" in services) == ("mongodb" in expected)
     gateways = [n for n in services if n.startswith("gateway-")]
     assert gateways == ([f"gateway-stage{stage}"] if stage else [])
-    for name, command in expected.items():
+    for name, stage_env in expected.items():
         if name not in running or name == "gateway":
             continue
         env = running[name]["environment"]
-        stack_env = dict(re.findall(r"\b([A-Z_]+)=(\S+)", command))
         for key in SETTINGS_KEYS:
-            if key in stack_env:
-                assert str(env.get(key)) == stack_env[key], (name, key)
+            if key in stage_env:
+                assert str(env.get(key)) == stage_env[key], (name, key)
             elif key in env:
                 assert env[key] == setting_default(app_of(running[name]), key), (name, key)
         for key in URL_KEYS:
-            if key in stack_env:
-                want = {8000: "monolith", 8001: "posts", 8002: "comments"}[
-                    urlsplit(stack_env[key]).port
-                ]
-                assert urlsplit(env[key]).hostname == want, (name, key)
+            if key in stage_env:
+                assert urlsplit(env[key]).hostname == urlsplit(stage_env[key]).hostname, (name, key)
 
 
 def setting_default(app: str, key: str) -> str:
@@ -482,14 +477,15 @@ def test_gateway_waits_for_the_upstreams_of_its_stage(stage_file):
 @pytest.mark.parametrize("stage_file", sorted(STAGE_FILES))
 def test_event_queues_are_declared_before_the_relays_publish(stage_file):
     """Each relay waits for a declare job that binds the queue of every consumer
-    of its events at this stage (an event published before is not routed)."""
+    of its events at this stage (an event published before is not routed),
+    with the routing keys of the stage table."""
     services = compose(stage_file)
     consumers = {}
     for svc in services.values():
         command = svc.get("command", [])
         if "bus_consume" in command:
             service = command[command.index("--service") + 1]
-            consumers[service] = set(consumer_keys(app_of(svc))[service])
+            consumers[service] = set(table.consumer_of(service).keys)
     declared = {}
     for name, svc in services.items():
         command = svc.get("command", [])
@@ -506,17 +502,6 @@ def test_event_queues_are_declared_before_the_relays_publish(stage_file):
                 published = {"comment.created", "comment.deleted"}
             waits = {k for d in svc["depends_on"] if d in declared for k in declared[d]}
             assert published <= waits, f"{name} publishes {published} before they are bound"
-
-
-@cache
-def consumer_keys(app: str) -> dict[str, list[str]]:
-    code = (
-        "import json; from django.conf import settings as s; "
-        "print(json.dumps({k: sorted(v) for k, v in s.BLOGBUS_CONSUMERS.items()}))"
-    )
-    result = manage(app, ["shell", "-c", code], {})
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def manage(app: str, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:

@@ -531,20 +531,15 @@ def test_stage_runs_exactly_its_components(stage):
         assert routing == ({"Ingress"} if overlay.endswith("ingress") else {"HTTPRoute"})
 
 
-def _procfile_env(stage: int, monkeypatch) -> dict[str, dict[str, str]]:
-    """Process name -> the mode settings scripts/stack.py gives it."""
-    for name in ("POST_LOOKUP", "COMMENT_COUNTS", "MODE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.syspath_prepend(str(REPO / "scripts"))
-    sys.modules.pop("stack", None)
-    import stack
+def _table_env(stage: int) -> dict[str, dict[str, str]]:
+    """Process name -> the stage settings the stage table gives it (stores left
+    out: the dev overlay runs them)."""
+    from stages import table
 
-    text = stack.procfile(stage, Path("/tmp/unused"), stack.stage_mode(stage, None))
-    processes = {}
-    for line in text.splitlines():
-        name, command = line.split(":", 1)
-        processes[name] = dict(re.findall(r"\b([A-Z_]+)=(\S*)", command))
-    return processes
+    addresses = {name: f"http://{name}:{app.port}" for name, app in table.APPS.items()}
+    addresses |= {"mongodb": "mongodb://mongo:27017", "broker": "amqp://rabbitmq:5672//"}
+    topology = table.topology(stage)
+    return {p.name: p.environment(addresses) for p in topology.processes if p.role != "store"}
 
 
 MODE_SETTINGS = {  # the apps' defaults when unset
@@ -556,14 +551,10 @@ MODE_SETTINGS = {  # the apps' defaults when unset
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_stage_mirrors_scripts_stack(stage, monkeypatch):
-    """Same processes and same communication modes as `STAGE=N make up`
-    (stack.py also runs the monolith at stage 4, beside the split stack, for
-    comparison; and the embedded MongoDB, which the dev overlay replaces)."""
-    processes = _procfile_env(stage, monkeypatch)
-    processes.pop("mongodb", None)
-    if stage == 4:
-        processes.pop("monolith")
+def test_stage_runs_the_processes_of_the_stage_table(stage):
+    """Same processes and same communication modes as the stage table says
+    (its default mode), which `STAGE=N make up` and the tests run too."""
+    processes = _table_env(stage)
     docs = build(f"stage-{stage}")
     deployments = by_name(docs, "Deployment")
     assert set(processes) == set(deployments)
@@ -582,7 +573,7 @@ def test_stage_mirrors_scripts_stack(stage, monkeypatch):
                 port = settings[key].rsplit(":", 1)[1]
                 assert env[key].endswith(f":{port}"), f"stage {stage} {name}: {key}"
         if "BROKER_URL" in settings and not name.endswith(("-relay", "-consumer")):
-            continue  # stack.py passes it to every process; only relays and consumers use it
+            continue  # the table gives it to every process of an app; relays and consumers use it
         if name.endswith(("-relay", "-consumer")):
             assert "BROKER_URL" in env
 

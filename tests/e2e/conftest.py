@@ -35,7 +35,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         return
     stage = int(os.environ.get("E2E_STAGE", "0"))
     gateway = os.environ.get("E2E_GATEWAY", "nginx")
-    mode = os.environ.get("E2E_MODE", "sync")
+    mode = os.environ.get("E2E_MODE") or None  # None: the stage's own
     profile = os.environ.get("E2E_PROFILE", "real")
     log_dir = tmp_path_factory.mktemp("e2e")
     with stage_stack(

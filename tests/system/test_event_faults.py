@@ -9,7 +9,7 @@ from contextlib import ExitStack
 import requests
 
 from tests.support.broker import private_broker
-from tests.support.stacks import microservices_stack
+from tests.support.stacks import stage_stack
 
 COMMENTS = 30
 STOP_AFTER = 10
@@ -30,10 +30,8 @@ def test_broker_down_during_writes_loses_no_event(tmp_path):
         broker = stack.enter_context(private_broker())
         (tmp_path / "stack").mkdir()
         stage4 = stack.enter_context(
-            microservices_stack(
-                gateway="nginx", log_dir=tmp_path / "stack", stack=stack,
-                mode="async", broker=broker.url,
-            )
+            stage_stack(4, gateway="nginx", log_dir=tmp_path / "stack", mode="async",
+                        broker=broker.url)
         )  # fmt: skip
         api = f"{stage4.url}/api/posts"
         post = requests.post(f"{api}/", json={"title": "t", "body": "b"}, timeout=10).json()

@@ -14,7 +14,7 @@ from tests.support.stacks import stage_stack
 
 @pytest.fixture
 def stage4(tmp_path):
-    with stage_stack(4, gateway="nginx", log_dir=tmp_path) as stack:
+    with stage_stack(4, gateway="nginx", log_dir=tmp_path, mode="sync") as stack:
         yield stack
 
 

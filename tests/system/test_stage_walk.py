@@ -19,17 +19,10 @@ from tests.support.live_server import (
     monolith_env,
 )
 from tests.support.processes import running
-from tests.support.stacks import (
-    SERVICES,
-    comments_extracted_stack,
-    microservices_stack,
-    migrate_service,
-    mongodb_process,
-    service_settings,
-)
+from tests.support.stacks import app_dir, app_settings, manage, mongodb_process, stage_stack
 
 
-def manage(cwd, env, *args):
+def run(cwd, env, *args):
     result = subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False,
@@ -63,8 +56,8 @@ def test_one_data_set_walks_through_the_stages(tmp_path):
     with ExitStack() as walk:
         monolith_db = walk.enter_context(fresh_database("walk"))
         env = {**os.environ, **monolith_env(monolith_db)}
-        manage(REPO_ROOT, env, "migrate", "--noinput", "-v0")
-        manage(REPO_ROOT, env, "seed", "--posts", "40", "--comments", "300", "--reset", "--quiet")
+        run(REPO_ROOT, env, "migrate", "--noinput", "-v0")
+        run(REPO_ROOT, env, "seed", "--posts", "40", "--comments", "300", "--reset", "--quiet")
 
         (tmp_path / "stage0").mkdir()
         with gunicorn_monolith(
@@ -79,32 +72,28 @@ def test_one_data_set_walks_through_the_stages(tmp_path):
         walk.enter_context(running([mongodb_process(mongo_port, tmp_path / "mongo")], tmp_path))
         comments_env = {
             **os.environ,
-            **service_settings("comments"),
+            **app_settings("comments"),
             "MONOLITH_DATABASE_URL": monolith_db,
             "MONGO_URL": f"mongodb://127.0.0.1:{mongo_port}",
             "MONGO_DB": "comments",
         }
-        manage(SERVICES / "comments", comments_env, "import_monolith_comments", "--quiet")
+        run(app_dir("comments"), comments_env, "import_monolith_comments", "--quiet")
         with ExitStack() as stage2:
             (tmp_path / "stage2").mkdir()
             s2 = stage2.enter_context(
-                comments_extracted_stack(
-                    gateway="nginx", log_dir=tmp_path / "stage2", stack=stage2,
-                    monolith_database=monolith_db, mongo_port=mongo_port,
-                )
+                stage_stack(2, gateway="nginx", log_dir=tmp_path / "stage2",
+                            databases={"monolith": monolith_db}, mongo_port=mongo_port)
             )  # fmt: skip
             assert snapshot(s2.url) == before
 
         with ExitStack() as stage3:
             (tmp_path / "stage3").mkdir()
             s3 = stage3.enter_context(
-                comments_extracted_stack(
-                    gateway="nginx", log_dir=tmp_path / "stage3", stack=stage3, stage=3,
-                    monolith_database=monolith_db, mongo_port=mongo_port,
-                )
+                stage_stack(3, gateway="nginx", log_dir=tmp_path / "stage3",
+                            databases={"monolith": monolith_db}, mongo_port=mongo_port)
             )  # fmt: skip
             # The counters start from the comments that were there before events.
-            manage(
+            run(
                 REPO_ROOT,
                 {**env, "COMMENTS_BACKEND": "service", "COMMENTS_URL": s3.urls["comments"]},
                 "comment_counts_rebuild",
@@ -114,19 +103,12 @@ def test_one_data_set_walks_through_the_stages(tmp_path):
 
         posts_db = walk.enter_context(fresh_database("walkposts"))
         posts_env = {"DATABASE_URL": posts_db, "MONOLITH_DATABASE_URL": monolith_db}
-        migrate_service("posts", posts_env)
-        manage(
-            SERVICES / "posts",
-            {**os.environ, **service_settings("posts"), **posts_env},
-            "import_monolith_posts",
-            "--quiet",
-        )
+        manage("posts", posts_env, "migrate", "--noinput", "-v0")
+        manage("posts", posts_env, "import_monolith_posts", "--quiet")
         with ExitStack() as stage4:
             (tmp_path / "stage4").mkdir()
             s4 = stage4.enter_context(
-                microservices_stack(
-                    gateway="nginx", log_dir=tmp_path / "stage4", stack=stage4,
-                    posts_database=posts_db, mongo_port=mongo_port,
-                )
+                stage_stack(4, gateway="nginx", log_dir=tmp_path / "stage4", mode="sync",
+                            databases={"posts": posts_db}, mongo_port=mongo_port)
             )  # fmt: skip
             assert snapshot(s4.url) == before

@@ -1,0 +1,156 @@
+"""The stage table is well-formed and agrees with the code it describes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import string
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stages import table
+
+ROOT = Path(__file__).resolve().parents[2]
+TOPOLOGIES = [(n, m) for n, s in table.STAGES.items() for m in s.modes]
+
+
+def tracked() -> list[str]:
+    out = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
+    ).stdout.decode()
+    return [p for p in out.split("\0") if p]
+
+
+def test_every_tracked_file_belongs_to_a_stage_and_every_glob_to_a_file():
+    paths = tracked()
+    owners = {path: table.stage_of_path(path) for path in paths}
+    assert set(owners.values()) == set(table.STAGES)
+    for number, stage in table.STAGES.items():
+        for pattern in stage.files:
+            assert any(table.glob_match(p, pattern) for p in paths), (number, pattern)
+
+
+def test_a_later_stage_claims_files_inside_an_earlier_ones_folder():
+    assert table.stage_of_path("monolith/posts/models.py") == 0
+    assert table.stage_of_path("gateway/routes.py") == 1
+    assert table.stage_of_path("monolith/comments/remote.py") == 2
+    assert table.stage_of_path("services/comments/comments/events.py") == 3
+    assert table.stage_of_path("services/posts/posts/models.py") == 4
+    with pytest.raises(LookupError, match="belongs to no stage"):
+        table.stage_of_path("nowhere/file.txt")
+
+
+def test_globs():
+    assert table.glob_match("a/b/c.py", "a/**")
+    assert table.glob_match("a/b.py", "a/*.py")
+    assert not table.glob_match("a/b/c.py", "a/*.py")
+    assert table.glob_match("docs/adr/0001-x.md", "docs/adr/0001-*")
+    assert not table.glob_match("docs/adr/0011-x.md", "docs/adr/0001-*")
+
+
+def test_stages_are_numbered_in_order_with_their_tags():
+    assert list(table.STAGES) == list(range(len(table.STAGES)))
+    assert max(table.STAGES) == table.NEWEST
+    for number, stage in table.STAGES.items():
+        assert stage.number == number
+        assert stage.tag == f"stage-{number}-{stage.slug}"
+        assert (ROOT / stage.note).is_file(), stage.note
+        assert stage.default_mode in stage.modes
+        assert bool(stage.next_step) == (number < table.NEWEST)
+
+
+@pytest.mark.parametrize(("number", "mode"), TOPOLOGIES)
+def test_each_topology_is_complete(number, mode):
+    topology = table.topology(number, mode)
+    assert topology.stage == number
+    names = [p.name for p in topology.processes]
+    assert len(names) == len(set(names)), names
+    placeholders = set()
+    for process in topology.processes:
+        assert process.role in table.ROLES
+        assert process.app in {*table.APPS, "gateway", "mongodb"}
+        for _key, value in process.env:
+            placeholders |= {f for _, f, _, _ in string.Formatter().parse(value) if f}
+    # Every address a process needs is one the stage has.
+    has = set(topology.apps)
+    if topology.of_role("store"):
+        has.add("mongodb")
+    if topology.has_events:
+        has.add("broker")
+    assert placeholders <= has, placeholders - has
+    # Events: a relay and a consumer per consumer queue, and a consumer per queue.
+    consumers = {p.app for p in topology.of_role("consumer")}
+    assert consumers == {c.service for c in topology.consumers}
+    assert {p.app for p in topology.of_role("relay")} <= set(topology.apps)
+    assert topology.has_gateway == (number > 0)
+    assert topology.served_by == set(topology.apps) | ({"gateway"} if number else set())
+
+
+def test_the_stages_as_the_refactoring_goes():
+    assert table.topology(0).apps == ("monolith",)
+    assert table.topology(1).apps == ("monolith",)
+    assert set(table.topology(2).apps) == {"monolith", "comments"}
+    assert table.topology(3).has_events
+    assert set(table.topology(4, "sync").apps) == {"posts", "comments"}
+    assert not table.topology(4, "sync").has_events
+    assert table.topology(4).mode == table.STAGES[4].default_mode == "async"
+    with pytest.raises(ValueError, match="runs in mode sync, not 'async'"):
+        table.topology(2, "async")
+
+
+def test_one_side_can_be_set_apart_from_the_mode():
+    mixed = table.topology(4, "sync", comment_counts="async")
+    env = dict(mixed.process("posts").env)
+    assert env["COMMENT_COUNTS"] == "async"
+    assert dict(mixed.process("comments").env)["POST_LOOKUP"] == "sync"
+    assert {c.service for c in mixed.consumers} == {"posts", "comments"}
+    assert table.topology(4, "sync", post_lookup="sync") == table.topology(4, "sync")
+
+
+def app_consumer_keys(app: str) -> dict[str, list[str]]:
+    """The app's BLOGBUS_CONSUMERS setting: service -> the keys it has handlers for."""
+    spec = table.APPS[app]
+    code = (
+        "import json; from django.conf import settings as s; "
+        "print(json.dumps({k: sorted(v) for k, v in s.BLOGBUS_CONSUMERS.items()}))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT / spec.folder,
+        env={**env, "DJANGO_SETTINGS_MODULE": f"{spec.settings}.local"},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    "service", sorted({c.service for t in table.STAGES.values() for c in t.topology().consumers})
+)
+def test_consumer_keys_are_the_ones_the_service_has_handlers_for(service):
+    keys = table.consumer_of(service).keys
+    assert sorted(keys) == app_consumer_keys(service)[service]
+    # and the same keys at every stage the service consumes
+    for number, mode in TOPOLOGIES:
+        for consumer in table.topology(number, mode).consumers:
+            if consumer.service == service:
+                assert consumer.keys == keys
+
+
+def test_the_readme_banner_is_the_newest_stages():
+    from stages import readme
+
+    text = (ROOT / "README.md").read_text()
+    found = re.search(
+        r"<!-- >>> generated: stage-banner -->\n(.*?)<!-- <<< generated -->", text, re.S
+    )
+    assert found, "README.md has no stage-banner block"
+    assert found.group(1) == readme.banner(table, table.NEWEST), (
+        "the README's banner is stale: paste `python -c 'from stages import readme, table; "
+        "print(readme.banner(table, table.NEWEST))'` into it"
+    )
