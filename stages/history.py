@@ -253,8 +253,9 @@ def stage_trees(
         return renderers[name](stage)
 
     scans: dict[str, tuple[str, markers.Scan]] = {}
+    literal = getattr(table, "LITERAL", ())
     for path, entry in source.entries.items():
-        if entry.mode not in ("100644", "100755"):
+        if entry.mode not in ("100644", "100755") or path in literal:
             continue
         text = _text(entry.read())
         if text is None or not markers.has_markers(text):

@@ -45,7 +45,10 @@ GENERATED_CLOSE = re.compile(_LEAD + r"<<< generated(: (?P<name>[a-z0-9-]+))?" +
 # Anything that looks like a marker but is not one is an error, not text: a
 # typo must not leak a later stage's lines into an earlier tree. (Docs write
 # examples with the placeholders ``N`` and ``NAME``, which no marker matches.)
-SUSPECT = re.compile(_LEAD + r"(>>>|<<<)(?!.*\b(N|NAME)\b)|\[\s*stage\s*\d+\s*\]")
+SUSPECT = re.compile(
+    _LEAD + r"(>>>|<<<)(?!.*\b(N|NAME)\b)"
+    r"|\s(?:#|//|--|;|<!--|/\*)\s*\[\s*stage\s*\d+\s*\]" + _TAIL
+)
 
 
 class MarkerError(ValueError):

@@ -281,6 +281,9 @@ class Stage:
     data_migration: tuple[str, str] | None = None
     # Runtime profiles `make parity` runs the stage on (real: every mode).
     parity_profiles: tuple[str, ...] = ("real",)
+    # Identifiers that exist from this stage on: an earlier stage's tree that
+    # holds one has leaked a later stage (stages/verify.py checks each tag).
+    terms: tuple[str, ...] = ()
     # Builds the topology with each side set on its own: (post_lookup,
     # comment_counts) -> Topology, for the stages that have both sides.
     sides: Callable[[str, str], Topology] | None = None
@@ -390,6 +393,7 @@ STAGES: dict[int, Stage] = {
             "k8s/schemas/**",
             "k8s/overlays/stage-1/**",
         ),
+        terms=("gateway/", "gateway.devrouter", "gateway.render", "GATEWAY_PORT", "MONOLITH_URL"),
     ),
     # <<< stage 1
     # >>> stage 2: comments extracted
@@ -432,6 +436,16 @@ STAGES: dict[int, Stage] = {
             "k8s/overlays/stage-2/**",
         ),
         data_migration=("comments", "import_monolith_comments"),
+        terms=(
+            "services/comments",
+            "comments_service",
+            "COMMENTS_BACKEND",
+            "MONGO_URL",
+            "pymongo",
+            "secantus",
+            "import_monolith_comments",
+            "migrate-stage",
+        ),
     ),
     # <<< stage 2
     # >>> stage 3: events
@@ -478,6 +492,15 @@ STAGES: dict[int, Stage] = {
             "k8s/overlays/stage-3/**",
         ),
         parity_profiles=("real", "embedded"),
+        terms=(
+            "blogbus",
+            "PUBLISH_EVENTS",
+            "BROKER_URL",
+            "bus_consume",
+            "outbox_relay",
+            "RabbitMQ",
+            "rabbitmq",
+        ),
         sides=events,
     ),
     # <<< stage 3
@@ -510,12 +533,17 @@ STAGES: dict[int, Stage] = {
         ),
         data_migration=("posts", "import_monolith_posts"),
         parity_profiles=("real", "embedded"),
+        terms=("services/posts", "posts_service", "import_monolith_posts"),
         sides=microservices,
     ),
     # <<< stage 4
 }
 
 NEWEST = max(STAGES)
+
+# Files whose markers are data, not markers: the generator's own tests hold
+# marked-up sample files in strings. They are copied as they are.
+LITERAL = ("stages/tests/test_markers.py", "stages/tests/test_history.py")
 
 
 def stage(number: int) -> Stage:
