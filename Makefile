@@ -7,11 +7,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 MONOLITH_PORT ?= 8000
-GATEWAY_PORT ?= 8080
 # STAGE (default: the newest stage of this tree, stages/table.py) and MODE
-# choose what `make up` runs behind the gateway.
+# choose what `make up` runs.
 STAGE ?=
-export MONOLITH_PORT GATEWAY_PORT
+export MONOLITH_PORT
+# >>> stage 1: the gateway's port
+GATEWAY_PORT ?= 8080
+export GATEWAY_PORT
+# <<< stage 1
 export PYTHONUNBUFFERED := 1
 
 .PHONY: help venv up migrate seed test test-fast parity lint fmt bench bench-profile stage-tags stage-check clean
@@ -36,7 +39,7 @@ venv: $(VENV)/.installed $(NODE_TOOLS) ## create .venv, install everything (once
 migrate: venv ## apply the monolith's migrations (SQLite under .data/ unless DATABASE_URL)
 	@$(PY) manage.py migrate --noinput -v0
 
-up: migrate ## the monolith on :8000 and STAGE (default: the newest; MODE=sync|async) behind :8080
+up: migrate ## the stage STAGE (default: the newest of this tree; MODE where it offers one)
 	@$(PY) scripts/stack.py $(if $(STAGE),--stage $(STAGE))
 
 SEED_ARGS ?= --reset
@@ -55,7 +58,7 @@ SERVICE_TESTS += && $(BIN)/pytest libs/tests --ds=libs.tests.settings -p no:cach
 SERVICE_TESTS += && $(BIN)/pytest -c services/posts/pyproject.toml services/posts $(PYTEST_ARGS)
 # <<< stage 4
 
-test: venv ## every suite: PostgreSQL, RabbitMQ, nginx and Chromium must be there (.ci/run)
+test: venv ## every suite (the servers they talk to must run: .ci/run starts them)
 	@$(BIN)/pytest $(PYTEST_ARGS)
 	@$(SERVICE_TESTS)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stages import table  # noqa: E402 - the repository's root is on the path now
+from stages import table  # noqa: E402  # [stage 2]
 
 PY = sys.executable
 
@@ -32,9 +32,11 @@ def step(title: str, command: list[str], cwd: Path = ROOT, env: dict[str, str] |
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stage", type=int, default=0)
+    parser.add_argument("--stage", type=int, default=0, help="the stage `make up` runs")
     args, seed_args = parser.parse_known_args(argv)
-    step("Demo data in the monolith", [PY, "manage.py", "seed", *seed_args])
+    step(
+        f"Demo data in the monolith (for stage {args.stage})", [PY, "manage.py", "seed", *seed_args]
+    )
     # >>> stage 2: the data of a later stage lives elsewhere
     for number in range(1, args.stage + 1):
         moved = table.stage(number).data_migration

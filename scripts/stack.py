@@ -1,11 +1,11 @@
-"""`make up`: the monolith on :8000 and, from stage 1 on, the stack of the
-selected stage behind the gateway on :8080, as one Procfile run by honcho
-(Ctrl-C stops all). What runs at each stage comes from the stage table
-(``stages/table.py``); this script runs it on the embedded profile.
+"""`make up`: the selected stage (the monolith on :8000, and what the stage
+adds), as one Procfile run by honcho (Ctrl-C stops all). What runs at each
+stage comes from the stage table (``stages/table.py``); this script runs it
+on the embedded profile.
 
     python scripts/stack.py                      # the newest stage of this tree
-    python scripts/stack.py --stage 1            # write .data/Procfile, print URLs, run it
-    python scripts/stack.py --stage 1 --print    # only print the Procfile
+    python scripts/stack.py --stage 0            # write .data/Procfile, print URLs, run it
+    python scripts/stack.py --stage 0 --print    # only print the Procfile
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit  # [stage 3]
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -24,7 +24,7 @@ from stages import table  # noqa: E402 - the repository's root is on the path no
 
 PY = sys.executable
 DATA = Path(os.environ.get("DATA_DIR") or ROOT / ".data").resolve()
-GATEWAY_PORT = int(os.environ.get("GATEWAY_PORT", "8080"))
+GATEWAY_PORT = int(os.environ.get("GATEWAY_PORT", "8080"))  # [stage 1]
 # >>> stage 2: the comments' MongoDB-wire server
 MONGO_PORT = int(os.environ.get("MONGO_PORT", "27017"))
 # <<< stage 2
@@ -51,8 +51,10 @@ def addresses() -> dict[str, str]:
 
 def command(process: table.Process, stage: int) -> str:
     """The command line of one table process on the embedded profile."""
+    # >>> stage 1: the gateway, served by the dev router
     if process.role == "gateway":
         return f"{PY} -m gateway.devrouter --stage {stage} --listen 127.0.0.1:{GATEWAY_PORT}"
+    # <<< stage 1
     # >>> stage 2: the comments' store
     if process.role == "store":
         return (
@@ -86,9 +88,8 @@ def procfile(topology: table.Topology) -> str:
 
 
 def prepare(topology: table.Topology) -> list[tuple[str, list[str], dict[str, str]]]:
-    """What runs before honcho starts: each SQL app's migrations (the
-    monolith's are `make migrate`'s), and each consumer's queue with its
-    bindings, so that a relay's first events find their queue."""
+    """What runs before honcho starts: the migrations of each SQL app but the
+    monolith (whose are `make migrate`'s)."""
     where = addresses()
     envs = {
         p.app: p.environment(where) for p in table.side_by_side(topology) if p.app in table.APPS
@@ -97,7 +98,7 @@ def prepare(topology: table.Topology) -> list[tuple[str, list[str], dict[str, st
     for app in envs:
         if table.APPS[app].sql and app != "monolith":
             steps.append((app, [PY, "manage.py", "migrate", "--noinput", "-v0"], envs[app]))
-    # >>> stage 3: declare the event topology
+    # >>> stage 3: each consumer's queue and bindings, before a relay's first event
     for consumer in topology.consumers:
         keys = [arg for key in consumer.keys for arg in ("--key", key)]
         args = [PY, "manage.py", "bus_declare", "--service", consumer.service, *keys]
@@ -114,6 +115,7 @@ def banner(topology: table.Topology) -> str:
     for app in topology.apps:
         if app != "monolith":
             rows.append((f"  {app} service", f"http://127.0.0.1:{port(app)}/healthz"))
+    # >>> stage 1: the stage behind the gateway on :8080
     if topology.has_gateway:
         mode = "" if topology.mode == "-" else f", {topology.mode}"
         rows += [
@@ -124,6 +126,7 @@ def banner(topology: table.Topology) -> str:
             ("  API", f"http://127.0.0.1:{GATEWAY_PORT}/api/posts/"),
             ("  gateway probes", f"http://127.0.0.1:{GATEWAY_PORT}/healthz  /readyz"),
         ]
+    # <<< stage 1
     # >>> stage 3: where the events go
     if topology.has_events:
         if BROKER_URL.startswith("filesystem:"):
@@ -161,8 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--mode",
         default=os.environ.get("MODE") or None,
-        help="how the services talk, where a stage offers a choice (env MODE); "
-        "POST_LOOKUP and COMMENT_COUNTS set one side apart",
+        help="how the parts talk, where a stage offers a choice (env MODE; "
+        "POST_LOOKUP and COMMENT_COUNTS set one side apart from stage 3 on)",
     )
     parser.add_argument("--print", action="store_true", help="print the Procfile and exit")
     args = parser.parse_args(argv)
@@ -170,8 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         topology = table.topology(
             args.stage,
             args.mode,
-            post_lookup=os.environ.get("POST_LOOKUP") or None,
-            comment_counts=os.environ.get("COMMENT_COUNTS") or None,
+            post_lookup=os.environ.get("POST_LOOKUP") or None,  # [stage 3]
+            comment_counts=os.environ.get("COMMENT_COUNTS") or None,  # [stage 3]
         )
     except ValueError as exc:
         print(f"stack: {exc}", file=sys.stderr)

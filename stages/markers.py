@@ -193,7 +193,7 @@ def cut(
         if dropped[number]:
             if blanks_before is None:
                 blanks_before = _trailing_blanks(out)
-                blanks_after = 0
+            blanks_after = 0  # blank lines between two dropped runs go with them
             continue
         if blanks_before is not None:
             if not line.strip():

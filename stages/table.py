@@ -1,34 +1,27 @@
 """The refactoring stages, as data: the one table that says, for every stage
-(and mode), which processes run with which settings, who consumes which
-events, and which files the stage brings.
+(and mode), which processes run with which settings, and which files the
+stage brings.
 
 Read by `make up` (``scripts/stack.py``), the test stacks and `make parity`
-(``tests/support/stacks.py``, ``scripts/parity.py``), `make seed` and
-`make migrate-stage`, the deploy checks (``tests/deploy/``: compose and the
-Kubernetes overlays must run what this table says) and the stage history
-(``stages.history``: which files each generated stage tree holds). The
-routes of each stage live in their own table, ``gateway/routes.py``.
+(``tests/support/stacks.py``, ``scripts/parity.py``), `make seed`, the
+deploy checks (``tests/deploy/``: compose and the Kubernetes manifests must
+run what this table says) and the stage history (``stages.history``: which
+files each generated stage tree holds). The routes of each stage, from the
+gateway on, live in their own table.
 
-A process's ``env`` holds the settings that *make* the stage (which comments
-backend, sync or async on each side, who calls whom); addresses are written
-as placeholders that each runner fills in for its profile:
-
-    {monolith} {posts} {comments}   base URL of that app, e.g. http://127.0.0.1:8002
-    {mongodb}                       the comments' MongoDB URL
-    {broker}                        the event broker's URL
-
-Two runtime profiles run the same topology. ``embedded`` (`make up`): SQLite
-files under ``.data/``, the MongoDB-wire server SecantusDB, the folder broker
-``filesystem://.data/bus``, Django's runserver and the dev router.
-``real`` (tests, compose, Kubernetes): PostgreSQL, MongoDB (SecantusDB in the
-tests), RabbitMQ, gunicorn and nginx.
+A process's ``env`` holds the settings that *make* the stage (who serves
+what, who calls whom); an address is written as a placeholder, ``{app}`` for
+that app's base URL (e.g. ``{monolith}``: http://127.0.0.1:8000), which each
+runner fills in for its profile. Two runtime profiles run the same
+topology: ``embedded`` (`make up`: SQLite files under ``.data/``, Django's
+runserver) and ``real`` (tests, compose, Kubernetes: PostgreSQL, gunicorn).
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable  # [stage 3]
 from dataclasses import dataclass
 
 # --- The deployable apps ------------------------------------------------------------
@@ -45,7 +38,7 @@ class App:
     port: int  # `make up`'s port (environment variable ``port_env``)
     port_env: str
     sql: bool = True  # keeps its data in a SQL database (DATABASE_URL)
-    relay_command: str = "outbox_relay"  # its outbox relay's management command
+    relay_command: str = "outbox_relay"  # its outbox relay's management command  # [stage 3]
 
 
 APPS: dict[str, App] = {
@@ -71,8 +64,9 @@ APPS: dict[str, App] = {
         8002,
         "COMMENTS_PORT",
         sql=False,  # MongoDB (MONGO_URL), behind comments/repository.py
-        # The outbox is the pending event inside each comment document.
+        # >>> stage 3: the outbox is the pending event inside each comment document
         relay_command="comments_outbox_relay",
+        # <<< stage 3
     ),
     # <<< stage 2
 }
@@ -80,10 +74,14 @@ APPS: dict[str, App] = {
 
 # --- Processes and topologies ------------------------------------------------------
 
-# What a process is: ``web`` (the app's HTTP server), ``relay`` (its outbox
-# relay), ``consumer`` (its event consumer, `bus_consume`), ``store`` (the
-# MongoDB-wire server of the embedded profile and the tests) or ``gateway``.
-ROLES = ("web", "relay", "consumer", "store", "gateway")
+# What a process is.
+ROLES = (
+    "web",  # the app's HTTP server
+    "gateway",  # [stage 1]
+    "store",  # the comments' MongoDB-wire server (embedded profile, tests)  # [stage 2]
+    "relay",  # an app's outbox relay  # [stage 3]
+    "consumer",  # an app's event consumer (bus_consume)  # [stage 3]
+)
 
 
 @dataclass(frozen=True)
@@ -98,24 +96,26 @@ class Process:
         return {key: value.format_map(addresses) for key, value in self.env}
 
 
+# >>> stage 3: who consumes which events
 @dataclass(frozen=True)
 class Consumer:
     """A service's durable queue ``<service>.blog-events`` and the routing keys
     (event types) bound to it. The service's ``BLOGBUS_CONSUMERS`` setting
-    names a handler for each key (tests/stages checks that they agree)."""
+    names a handler for each key (stages/tests checks that they agree)."""
 
     service: str
     keys: tuple[str, ...]
+    # <<< stage 3
 
 
 @dataclass(frozen=True)
 class Topology:
-    """One stage in one mode: its processes, in start order, and its consumers."""
+    """One stage in one mode: its processes, in start order (and its consumers)."""
 
     stage: int
     mode: str  # "-" (the stage has one way of talking), "sync" or "async"
     processes: tuple[Process, ...]
-    consumers: tuple[Consumer, ...] = ()
+    consumers: tuple[Consumer, ...] = ()  # [stage 3]
 
     @property
     def apps(self) -> tuple[str, ...]:
@@ -131,9 +131,11 @@ class Topology:
     def has_gateway(self) -> bool:
         return any(p.role == "gateway" for p in self.processes)
 
+    # >>> stage 3: events
     @property
     def has_events(self) -> bool:
         return bool(self.consumers)
+        # <<< stage 3
 
     def process(self, name: str) -> Process:
         for process in self.processes:
@@ -165,15 +167,16 @@ GATEWAY_TO_MONOLITH_AND_COMMENTS = Process(
 
 
 def comments_service(
-    *, posts_owner: str, post_lookup: str = "sync", events: bool = False
+    *,
+    posts_owner: str,
+    post_lookup: str = "sync",  # [stage 3]
+    events: bool = False,  # [stage 3]
 ) -> tuple[Process, ...]:
-    """The comments service, asking ``posts_owner`` whether a post exists
-    (``post_lookup=sync``) or keeping a replica of posts from their events
-    (``async``); with ``events``, also its outbox relay and its consumer."""
-    env = _env(MONGO_URL="{mongodb}", POSTS_URL=f"{{{posts_owner}}}", POST_LOOKUP=post_lookup)
-    # >>> stage 3: events
+    """The comments service, asking ``posts_owner`` whether a post exists."""
+    env = _env(MONGO_URL="{mongodb}", POSTS_URL=f"{{{posts_owner}}}")
+    # >>> stage 3: or keeping a replica of posts from their events (post_lookup=async)
     if events:
-        env = (*env, ("BROKER_URL", "{broker}"))
+        env = (*env, ("POST_LOOKUP", post_lookup), ("BROKER_URL", "{broker}"))
         return (
             Process("comments", "comments", "web", env),
             Process("comments-relay", "comments", "relay", env),
@@ -277,16 +280,20 @@ class Stage:
     # Files the stage brings (globs, `**` for any depth). A file belongs to
     # the newest stage whose globs match it; every tracked file must match.
     files: tuple[str, ...]
-    # The data migration that leads into this stage: (app, management command).
-    data_migration: tuple[str, str] | None = None
     # Runtime profiles `make parity` runs the stage on (real: every mode).
     parity_profiles: tuple[str, ...] = ("real",)
     # Identifiers that exist from this stage on: an earlier stage's tree that
     # holds one has leaked a later stage (stages/verify.py checks each tag).
     terms: tuple[str, ...] = ()
+    # >>> stage 2: data changes owner
+    # The data migration that leads into this stage: (app, management command).
+    data_migration: tuple[str, str] | None = None
+    # <<< stage 2
+    # >>> stage 3: either seam, sync or async
     # Builds the topology with each side set on its own: (post_lookup,
     # comment_counts) -> Topology, for the stages that have both sides.
     sides: Callable[[str, str], Topology] | None = None
+    # <<< stage 3
 
     @property
     def tag(self) -> str:
@@ -412,7 +419,7 @@ STAGES: dict[int, Stage] = {
                 (
                     MONGODB,
                     Process("monolith", "monolith", "web", MONOLITH_COMMENTS_REMOTE),
-                    *comments_service(posts_owner="monolith", post_lookup="sync"),
+                    *comments_service(posts_owner="monolith"),
                     GATEWAY_TO_MONOLITH_AND_COMMENTS,
                 ),
             )
@@ -420,9 +427,12 @@ STAGES: dict[int, Stage] = {
         "sync",
         files=(
             "services/comments/**",
+            "libs/blogweb/http.py",
+            "monolith/core/tests/test_http_client.py",
             "monolith/comments/remote.py",
             "monolith/comments/tests/fake_service.py",
             "monolith/comments/tests/test_remote.py",
+            "gateway/shadow.py",
             "gateway/shadowlog.py",
             "scripts/migrate_stage.py",
             "scripts/bench_migration.py",
@@ -555,35 +565,36 @@ def stage(number: int) -> Stage:
 def topology(
     number: int,
     mode: str | None = None,
-    *,
-    post_lookup: str | None = None,
-    comment_counts: str | None = None,
+    *,  # [stage 3]
+    post_lookup: str | None = None,  # [stage 3]
+    comment_counts: str | None = None,  # [stage 3]
 ) -> Topology:
-    """Stage ``number`` in ``mode`` (its default when None); ``post_lookup``
-    and ``comment_counts`` set one side apart from the mode (stages 3, 4)."""
+    """Stage ``number`` in ``mode`` (its default when None)."""
     found = stage(number)
-    chosen = found.topology(mode)
+    # >>> stage 3: one seam set apart from the mode
     if (post_lookup or comment_counts) and found.sides is not None:
-        side = "async" if chosen.mode == "async" else "sync"
+        side = "async" if found.topology(mode).mode == "async" else "sync"
         return found.sides(post_lookup or side, comment_counts or side)
-    return chosen
+    # <<< stage 3
+    return found.topology(mode)
 
 
 def side_by_side(topology: Topology) -> tuple[Process, ...]:
     """What `make up` and compose run: the stage, and the monolith beside it
-    when the stage has taken it out of the path (stage 4), so that both
-    stacks can be compared."""
+    when the stage has taken it out of the path, so that both can be compared."""
     if "monolith" in topology.apps:
         return topology.processes
     return (MONOLITH, *topology.processes)
 
 
+# >>> stage 1: the gateway's make verbs serve the newest stage that has one
 def newest_with_gateway() -> int | None:
-    """The newest stage that has a gateway (None at stage 0)."""
     found = [n for n, s in STAGES.items() if s.topology().has_gateway]
     return max(found) if found else None
+    # <<< stage 1
 
 
+# >>> stage 3: the consumers
 def consumers(number: int, mode: str | None = None) -> tuple[Consumer, ...]:
     return topology(number, mode).consumers
 
@@ -596,6 +607,7 @@ def consumer_of(service: str) -> Consumer:
                 if found.service == service:
                     return found
     raise KeyError(f"no stage has a consumer for {service!r}")
+    # <<< stage 3
 
 
 def stage_of_path(path: str) -> int:

@@ -6,9 +6,9 @@ deterministic, and every stage's tree is that stage and runs.
    changes nothing; a shallow clone gives the same SHAs.
 2. **Nothing later.** Each tag's tree holds no file of a later stage (by the
    stage table), no marker block or line of a later stage, and none of a
-   later stage's identifiers (``Stage.terms``: `services/comments` before
-   stage 2, `blogbus` before 3, ...), which catches what a missing marker
-   leaks into prose, a Makefile or a workflow.
+   later stage's identifiers (``Stage.terms``: the names of its folders,
+   settings and commands), which catches what a missing marker leaks into
+   prose, a Makefile or a workflow.
 3. **Each tree runs.** For each stage but the last (whose tree is the
    checked-out commit's, tested by `make test` and `make parity`), in its own
    folder and a virtualenv holding only that tree's requirements: `make

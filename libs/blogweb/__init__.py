@@ -1,3 +1,3 @@
-"""The HTTP contract's plumbing, shared by the monolith and every service:
+"""The HTTP contract's plumbing, for every component that serves it:
 request ids, the JSON access log, JSON errors, the body limit, strict string
-fields, millisecond timestamps, pagination, probes, outgoing service calls."""
+fields, millisecond timestamps, pagination and probes."""

@@ -1,15 +1,15 @@
-"""The OpenAPI document: the contract's error responses, and one document
-for an API served by several components."""
+"""The OpenAPI document: the contract's error responses (and, once the API
+is served by several components, one document for all of them)."""
 
-import logging
+import logging  # [stage 4]
 
 from drf_spectacular.utils import OpenApiResponse
 
-from .errors import DependencyUnavailable
-from .http import call_service
+from .errors import DependencyUnavailable  # [stage 4]
+from .http import call_service  # [stage 4]
 from .serializers import ErrorSerializer
 
-logger = logging.getLogger("blog.openapi")
+logger = logging.getLogger("blog.openapi")  # [stage 4]
 
 FIELD_ERRORS = OpenApiResponse(
     description='Per-field messages, e.g. {"title": ["This field may not be blank."]}, '
@@ -30,6 +30,7 @@ WRITE_ERRORS = {400: FIELD_ERRORS, 413: TOO_LARGE, 415: UNSUPPORTED_MEDIA, 503: 
 LIST_ERRORS = {400: BAD_PAGE, 404: PAGE_PAST_THE_END, 503: UNAVAILABLE}
 
 
+# >>> stage 4: the posts service's document borrows the comment routes
 def add_remote_routes(result: dict, *, service: str, url: str, timeout: float) -> dict:
     """For a drf-spectacular postprocessing hook: adds the paths and
     components of another component's OpenAPI document (``url`` +
@@ -67,3 +68,4 @@ def add_remote_routes(result: dict, *, service: str, url: str, timeout: float) -
     if tags:
         result["tags"] = list(tags.values())
     return result
+    # <<< stage 4

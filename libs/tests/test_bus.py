@@ -175,7 +175,7 @@ def publish(
 def new_event(event_type: str = POST_CREATED) -> Envelope:
     return Envelope.new(
         type=event_type,
-        source="/services/posts",
+        source="/monolith",
         data={"id": str(uuid.uuid4()), "title": "t", "created_at": "2026-11-25T18:30:00.000Z"},
     )
 

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def post_created() -> Envelope:
     return Envelope.new(
         type=POST_CREATED,
-        source="/services/posts",
+        source="/monolith",
         data={"id": str(uuid.uuid4()), "title": "t", "created_at": "2026-11-25T18:30:00.000Z"},
     )
 

@@ -24,7 +24,7 @@ TIME_FORMAT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 def make_document(**changes):
     document = Envelope.new(
         type=POST_CREATED,
-        source="/services/posts",
+        source="/monolith",
         data={"id": str(uuid.uuid4()), "title": "Hello", "created_at": "2026-11-25T18:30:00.120Z"},
         request_id="req-1",
     ).to_dict()
@@ -59,7 +59,7 @@ def test_new_envelope_has_every_attribute_and_round_trips_through_json():
 
 
 def test_without_request_id_the_attribute_is_left_out():
-    envelope = Envelope.new(type=POST_DELETED, source="/services/posts", data={"id": "x"})
+    envelope = Envelope.new(type=POST_DELETED, source="/monolith", data={"id": "x"})
     assert "requestid" not in envelope.to_dict()
     assert Envelope.from_json(envelope.to_json()).requestid is None
 
@@ -125,7 +125,7 @@ def test_non_object_json_is_rejected(raw):
 
 def test_new_validates_what_it_builds():
     with pytest.raises(EnvelopeError, match="data"):
-        Envelope.new(type=POST_CREATED, source="/services/posts", data=["x"])
+        Envelope.new(type=POST_CREATED, source="/monolith", data=["x"])
     with pytest.raises(EnvelopeError, match="source"):
         Envelope.new(type=POST_CREATED, source="", data={})
 

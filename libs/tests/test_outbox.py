@@ -27,7 +27,7 @@ def test_event_commits_with_the_state_change():
         state_change(post_id)
         event = outbox_append(
             type=POST_CREATED,
-            source="/services/posts",
+            source="/monolith",
             data={"id": post_id, "title": "Hi", "created_at": "2026-11-25T18:30:00.123Z"},
             request_id="req-42",
         )
@@ -41,7 +41,7 @@ def test_event_commits_with_the_state_change():
     envelope = Envelope.from_json(row.envelope().to_json())
     assert envelope.id == str(row.event_id)
     assert envelope.type == POST_CREATED
-    assert envelope.source == "/services/posts"
+    assert envelope.source == "/monolith"
     assert envelope.requestid == "req-42"
     assert envelope.data["id"] == post_id
     assert re.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$", envelope.time)
@@ -56,7 +56,7 @@ def test_rollback_removes_the_event_with_the_state_change():
     @transaction.atomic
     def delete_then_fail():
         state_change(post_id)
-        outbox_append(type=POST_DELETED, source="/services/posts", data={"id": post_id})
+        outbox_append(type=POST_DELETED, source="/monolith", data={"id": post_id})
         raise Boom
 
     with pytest.raises(Boom):
@@ -67,13 +67,13 @@ def test_rollback_removes_the_event_with_the_state_change():
 
 def test_append_outside_a_transaction_is_refused():
     with pytest.raises(RuntimeError, match="atomic"):
-        outbox_append(type=POST_DELETED, source="/services/posts", data={"id": "x"})
+        outbox_append(type=POST_DELETED, source="/monolith", data={"id": "x"})
     assert not OutboxEvent.objects.exists()
 
 
 def test_invalid_event_is_refused_before_it_is_stored():
     with pytest.raises(ValueError, match="data"), transaction.atomic():
-        outbox_append(type=POST_DELETED, source="/services/posts", data=["x"])
+        outbox_append(type=POST_DELETED, source="/monolith", data=["x"])
     assert not OutboxEvent.objects.exists()
 
 
@@ -87,8 +87,8 @@ def test_notify_is_delivered_at_commit_only(wait_for, pg_connect):
         return bool(received)
 
     with transaction.atomic():
-        outbox_append(type=POST_DELETED, source="/services/posts", data={"id": "x"})
-        outbox_append(type=POST_DELETED, source="/services/posts", data={"id": "y"})
+        outbox_append(type=POST_DELETED, source="/monolith", data={"id": "x"})
+        outbox_append(type=POST_DELETED, source="/monolith", data={"id": "y"})
         # Not before the commit (a non-blocking look, not a wait).
         assert not list(listener.notifies(timeout=0, stop_after=1))
     wait_for(poll, timeout=10, what="the outbox NOTIFY")

@@ -23,7 +23,7 @@ both_brokers = pytest.mark.parametrize("broker_url", ["amqp", "filesystem"], ind
 def append(event_type: str = POST_CREATED, **data) -> OutboxEvent:
     data = {"id": str(uuid.uuid4()), **data}
     with transaction.atomic():
-        return outbox_append(type=event_type, source="/services/posts", data=data)
+        return outbox_append(type=event_type, source="/monolith", data=data)
 
 
 @both_brokers

@@ -37,9 +37,10 @@ class Comment(models.Model):
         return self.body[:50]
 
 
+# >>> stage 3: a counter kept from comment events
 class CommentCount(models.Model):
-    """Stage 3: how many comments a post has at the comments service, kept
-    from comment.created / comment.deleted events (monolith/comments/events.py),
+    """How many comments a post has at the comments service, kept from
+    comment.created / comment.deleted events (monolith/comments/events.py),
     so that the post list needs no call per page."""
 
     post_id = models.UUIDField(primary_key=True)
@@ -47,3 +48,4 @@ class CommentCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.post_id}: {self.count}"
+        # <<< stage 3

@@ -6,7 +6,10 @@ from collections.abc import Iterable
 from django.db import connection
 from django.db.models import Count, QuerySet
 
-from .models import Comment, CommentCount
+from .models import (
+    Comment,
+    CommentCount,  # [stage 3]
+)
 
 
 def comment_list(*, post_id: uuid.UUID) -> QuerySet[Comment]:
@@ -49,8 +52,9 @@ _COUNTS_SQL = (
 )
 
 
+# >>> stage 3: counts kept from comment events
 def comment_counts_kept(*, post_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
-    """Stage 3: the counts kept from comment events, for a page in one query."""
+    """The counts kept from comment events, for a page in one query."""
     post_ids = list(post_ids)
     if not post_ids:
         return {}
@@ -59,3 +63,4 @@ def comment_counts_kept(*, post_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int
 
 def comment_count_forget(*, post_id: uuid.UUID) -> None:
     CommentCount.objects.filter(post_id=post_id).delete()
+    # <<< stage 3

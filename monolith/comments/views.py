@@ -10,7 +10,7 @@ from blogweb import openapi
 from blogweb.pagination import ContractPagination
 from monolith.posts import api as posts_api
 
-from . import api as comments_api
+from . import api as comments_api  # [stage 2]
 from . import selectors, services
 from .serializers import CommentInputSerializer, CommentOutputSerializer
 
@@ -18,12 +18,14 @@ from .serializers import CommentInputSerializer, CommentOutputSerializer
 class PostCommentsView(APIView):
     pagination_class = ContractPagination
 
+    # >>> stage 2: the routes moved to the comments service
     @staticmethod
     def _moved_away() -> None:
         if not comments_api.served_here():
-            # Stage 2 on: the gateway sends these routes to the comments
-            # service; this copy of them is dead code waiting for removal.
+            # The gateway sends these routes to the comments service; this
+            # copy of them is dead code waiting for removal.
             raise NotFound("Comments are served by the comments service at this stage.")
+        # <<< stage 2
 
     @extend_schema(
         operation_id="comments_list",
@@ -35,7 +37,7 @@ class PostCommentsView(APIView):
         tags=["comments"],
     )
     def get(self, request, post_id):
-        self._moved_away()
+        self._moved_away()  # [stage 2]
         if not posts_api.post_exists(post_id=post_id):
             raise NotFound()
         paginator = ContractPagination()
@@ -51,7 +53,7 @@ class PostCommentsView(APIView):
         tags=["comments"],
     )
     def post(self, request, post_id):
-        self._moved_away()
+        self._moved_away()  # [stage 2]
         serializer = CommentInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:

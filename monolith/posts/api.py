@@ -1,8 +1,8 @@
 """What the rest of the monolith may know about posts: the seam.
 
 Other apps (comments) call these functions and get plain dataclasses, never
-Post models. Stage 2 keeps these signatures and the comments service replaces
-the calls with HTTP; stage 3 replaces them with a replica fed by events.
+Post models: the line along which a later step can cut, keeping these
+signatures and replacing what is behind them.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ def post_info(*, post_id: uuid.UUID) -> PostInfo | None:
     return PostInfo(id=post.id, title=post.title, created_at=post.created_at)
 
 
+# >>> stage 3: the counters are rebuilt post by post
 def post_ids() -> list[uuid.UUID]:
     """Every post's id, oldest first (for tooling that walks all posts)."""
     return selectors.post_ids()
+    # <<< stage 3

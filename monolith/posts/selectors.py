@@ -50,8 +50,10 @@ _PAGE_SQL = (
 )
 
 
+# >>> stage 3: every post's id, for the counters' rebuild
 def post_ids() -> list[uuid.UUID]:
     return list(Post.objects.order_by("created_at", "id").values_list("id", flat=True))
+    # <<< stage 3
 
 
 def post_find(*, post_id: uuid.UUID) -> Post | None:

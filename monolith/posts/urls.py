@@ -7,6 +7,8 @@ urlpatterns = [
     path("posts/<uuid:post_id>/", views.PostDetailView.as_view(), name="post-detail"),
 ]
 
+# >>> stage 2: the comments service asks whether a post exists
 internal_urlpatterns = [
     path("posts/<uuid:post_id>/", views.InternalPostView.as_view(), name="internal-post"),
 ]
+# <<< stage 2

@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from blogweb import openapi
 from blogweb.pagination import ContractPagination
-from blogweb.timeutil import format_rfc3339_ms
+from blogweb.timeutil import format_rfc3339_ms  # [stage 2]
 
 from . import selectors, services
 from .serializers import PostInputSerializer, PostOutputSerializer
@@ -65,15 +65,16 @@ class PostDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+# >>> stage 2: the comments service asks the owner of posts
 @extend_schema(exclude=True)
 class InternalPostView(APIView):
     """GET /internal/posts/{id}/: does this post exist? Asked by the comments
-    service from stage 2 on (the same route the posts service answers at
-    stage 4). Cheap: no comment count. Not part of the public contract; the
-    gateway does not route /internal/."""
+    service (whoever owns posts answers it). Cheap: no comment count. Not part
+    of the public contract; the gateway does not route /internal/."""
 
     def get(self, request, post_id):
         post = selectors.post_find(post_id=post_id)
         if post is None:
             raise NotFound()
         return Response({"id": str(post.id), "created_at": format_rfc3339_ms(post.created_at)})
+        # <<< stage 2

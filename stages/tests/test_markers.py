@@ -70,6 +70,13 @@ def test_blank_lines_around_a_dropped_block_merge_into_the_larger_side():
     assert cut(text, 1) == "a = 1\n\n\nc = 3\n"
 
 
+def test_blank_lines_between_two_dropped_blocks_go_with_them():
+    text = "a = 1\n\n# >>> stage 2: x\nb = 2\n# <<< stage 2\n\n# >>> stage 3: y\n"
+    text += "c = 3\n# <<< stage 3\n\n\nd = 4\n"
+    assert cut(text, 1) == "a = 1\n\n\nd = 4\n"
+    assert cut(text, 2) == "a = 1\n\n# >>> stage 2: x\nb = 2\n# <<< stage 2\n\n\nd = 4\n"
+
+
 def test_a_block_at_the_top_or_the_end_leaves_no_blank_lines_behind():
     assert cut("# >>> stage 1: x\nx = 1\n# <<< stage 1\n\ny = 2\n", 0) == "y = 2\n"
     assert cut("y = 2\n\n# >>> stage 1: x\nx = 1\n# <<< stage 1\n", 0) == "y = 2\n"

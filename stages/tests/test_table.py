@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
+import json  # [stage 3]
+import os  # [stage 3]
 import re
 import string
 import subprocess
-import sys
+import sys  # [stage 3]
 from pathlib import Path
 
 import pytest
@@ -19,10 +19,19 @@ TOPOLOGIES = [(n, m) for n, s in table.STAGES.items() for m in s.modes]
 
 
 def tracked() -> list[str]:
-    out = subprocess.run(
-        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
-    ).stdout.decode()
-    return [p for p in out.split("\0") if p]
+    """The repository's files: git's list in a clone; in a stage's exported
+    tree (not a clone), every file but local state and caches."""
+    if (ROOT / ".git").exists():
+        out = subprocess.run(
+            ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
+        ).stdout.decode()
+        return [p for p in out.split("\0") if p]
+    skip = {".venv", ".data", "__pycache__", "node_modules", ".pytest_cache", ".ruff_cache"}
+    return [
+        p.relative_to(ROOT).as_posix()
+        for p in ROOT.rglob("*")
+        if p.is_file() and not skip & set(p.relative_to(ROOT).parts)
+    ]
 
 
 def test_every_tracked_file_belongs_to_a_stage_and_every_glob_to_a_file():
@@ -36,10 +45,10 @@ def test_every_tracked_file_belongs_to_a_stage_and_every_glob_to_a_file():
 
 def test_a_later_stage_claims_files_inside_an_earlier_ones_folder():
     assert table.stage_of_path("monolith/posts/models.py") == 0
-    assert table.stage_of_path("gateway/routes.py") == 1
-    assert table.stage_of_path("monolith/comments/remote.py") == 2
-    assert table.stage_of_path("services/comments/comments/events.py") == 3
-    assert table.stage_of_path("services/posts/posts/models.py") == 4
+    assert table.stage_of_path("gateway/routes.py") == 1  # [stage 1]
+    assert table.stage_of_path("monolith/comments/remote.py") == 2  # [stage 2]
+    assert table.stage_of_path("services/comments/comments/events.py") == 3  # [stage 3]
+    assert table.stage_of_path("services/posts/posts/models.py") == 4  # [stage 4]
     with pytest.raises(LookupError, match="belongs to no stage"):
         table.stage_of_path("nowhere/file.txt")
 
@@ -60,7 +69,8 @@ def test_stages_are_numbered_in_order_with_their_tags():
         assert stage.tag == f"stage-{number}-{stage.slug}"
         assert (ROOT / stage.note).is_file(), stage.note
         assert stage.default_mode in stage.modes
-        assert bool(stage.next_step) == (number < table.NEWEST)
+        if number < table.NEWEST:
+            assert stage.next_step
 
 
 @pytest.mark.parametrize(("number", "mode"), TOPOLOGIES)
@@ -92,23 +102,38 @@ def test_each_topology_is_complete(number, mode):
 
 def test_the_stages_as_the_refactoring_goes():
     assert table.topology(0).apps == ("monolith",)
+    assert not table.topology(0).has_gateway
+    # >>> stage 1: the gateway in front
     assert table.topology(1).apps == ("monolith",)
+    assert table.topology(1).has_gateway
+    # <<< stage 1
+    # >>> stage 2: the comments service, sync calls
     assert set(table.topology(2).apps) == {"monolith", "comments"}
-    assert table.topology(3).has_events
+    assert not table.topology(2).has_events
+    with pytest.raises(ValueError, match="runs in mode sync, not 'async'"):
+        table.topology(2, "async")
+    # <<< stage 2
+    assert table.topology(3).has_events  # [stage 3]
+    # >>> stage 4: the monolith out of the path, sync or async
     assert set(table.topology(4, "sync").apps) == {"posts", "comments"}
     assert not table.topology(4, "sync").has_events
     assert table.topology(4).mode == table.STAGES[4].default_mode == "async"
-    with pytest.raises(ValueError, match="runs in mode sync, not 'async'"):
-        table.topology(2, "async")
+    # <<< stage 4
 
 
+# >>> stage 3: one side of the seams apart from the other
 def test_one_side_can_be_set_apart_from_the_mode():
+    mixed = table.topology(3, comment_counts="sync")
+    assert dict(mixed.process("monolith").env)["COMMENT_COUNTS"] == "sync"
+    assert dict(mixed.process("comments").env)["POST_LOOKUP"] == "async"
+    assert table.topology(3, post_lookup="async") == table.topology(3)
+    # >>> stage 4: the same at stage 4
     mixed = table.topology(4, "sync", comment_counts="async")
-    env = dict(mixed.process("posts").env)
-    assert env["COMMENT_COUNTS"] == "async"
+    assert dict(mixed.process("posts").env)["COMMENT_COUNTS"] == "async"
     assert dict(mixed.process("comments").env)["POST_LOOKUP"] == "sync"
     assert {c.service for c in mixed.consumers} == {"posts", "comments"}
     assert table.topology(4, "sync", post_lookup="sync") == table.topology(4, "sync")
+    # <<< stage 4
 
 
 def app_consumer_keys(app: str) -> dict[str, list[str]]:
@@ -140,6 +165,7 @@ def test_consumer_keys_are_the_ones_the_service_has_handlers_for(service):
         for consumer in table.topology(number, mode).consumers:
             if consumer.service == service:
                 assert consumer.keys == keys
+    # <<< stage 3
 
 
 def test_the_readme_banner_is_the_newest_stages():

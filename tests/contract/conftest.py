@@ -1,12 +1,12 @@
 """Fixtures for the black-box HTTP contract suite.
 
 ``CONTRACT_BASE_URL`` set: the suite talks to that server and starts nothing.
-Unset: stage ``CONTRACT_STAGE`` (default 0) is started for the session on a
-throw-away PostgreSQL database (tests/support/stacks.py), behind
-``CONTRACT_GATEWAY`` (``nginx`` or ``dev``) from stage 1 on, with the
-services talking ``CONTRACT_MODE`` (``sync`` or ``async``) at stage 4, on
-the ``CONTRACT_PROFILE`` runtime profile: ``real`` (default: PostgreSQL,
-RabbitMQ) or ``embedded`` (SQLite files, the ``filesystem://`` broker).
+Unset: stage ``CONTRACT_STAGE`` (default 0) is started for the session as
+real processes (tests/support/stacks.py): ``CONTRACT_MODE`` chooses the
+stage's mode where it has several, ``CONTRACT_PROFILE`` the runtime profile
+(``real``, the default, on PostgreSQL; or ``embedded``, on SQLite files) and,
+once there is a gateway, ``CONTRACT_GATEWAY`` which one (``nginx``, the
+default, or ``dev``).
 
 ``CONTRACT_SERVED_BY``: comma-separated values allowed in ``X-Served-By``
 (default: the components of the started stage).
@@ -63,24 +63,24 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """What the suite talks to: ``CONTRACT_BASE_URL`` if set (nothing is
-    started), else stage ``CONTRACT_STAGE`` (default 0) started here, with
-    ``CONTRACT_GATEWAY`` (nginx or dev) in front from stage 1 on."""
+    started), else stage ``CONTRACT_STAGE`` (default 0) started here."""
     external = os.environ.get("CONTRACT_BASE_URL", "").strip()
     if external:
         yield Stack(url=external.rstrip("/"), served_by=frozenset())
         return
     stage = int(os.environ.get("CONTRACT_STAGE", "0"))
-    gateway = os.environ.get("CONTRACT_GATEWAY", "nginx")
-    mode = os.environ.get("CONTRACT_MODE") or None  # None: the stage's own
-    profile = os.environ.get("CONTRACT_PROFILE", "real")
+    options = {
+        "mode": os.environ.get("CONTRACT_MODE") or None,  # None: the stage's own
+        "profile": os.environ.get("CONTRACT_PROFILE", "real"),
+        "gateway": os.environ.get("CONTRACT_GATEWAY", "nginx"),  # [stage 1]
+    }
     log_dir = tmp_path_factory.mktemp(f"contract-stage{stage}")
     try:
-        with stage_stack(
-            stage, gateway=gateway, log_dir=log_dir, mode=mode, profile=profile
-        ) as started:
-            # The log of the app behind the public routes (the monolith up to stage 3).
-            app = "monolith" if "monolith" in started.served_by else "posts"
-            _server_log["path"] = log_dir / f"{app}.log"
+        with stage_stack(stage, log_dir=log_dir, **options) as started:
+            # The log of the app behind the post routes.
+            _server_log["path"] = log_dir / "monolith.log"
+            if "monolith" not in started.served_by:  # [stage 4]
+                _server_log["path"] = log_dir / "posts.log"  # [stage 4]
             yield started
     except (ServerFailed, StartFailed) as exc:
         pytest.fail(str(exc), pytrace=False)

@@ -27,20 +27,19 @@ KNOWN_COMPONENTS = ("monolith", "posts", "comments", "gateway")
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """``E2E_BASE_URL`` if set (nothing is started, any component may serve),
-    else stage ``E2E_STAGE`` (default 0) started here, behind ``E2E_GATEWAY``
-    (nginx or dev) from stage 1 on."""
+    else stage ``E2E_STAGE`` (default 0) started here (``E2E_MODE``,
+    ``E2E_PROFILE`` and, once there is a gateway, ``E2E_GATEWAY``)."""
     external = os.environ.get("E2E_BASE_URL", "").strip()
     if external:
         yield Stack(url=external.rstrip("/"), served_by=frozenset(KNOWN_COMPONENTS))
         return
     stage = int(os.environ.get("E2E_STAGE", "0"))
-    gateway = os.environ.get("E2E_GATEWAY", "nginx")
-    mode = os.environ.get("E2E_MODE") or None  # None: the stage's own
-    profile = os.environ.get("E2E_PROFILE", "real")
-    log_dir = tmp_path_factory.mktemp("e2e")
-    with stage_stack(
-        stage, gateway=gateway, log_dir=log_dir, mode=mode, profile=profile
-    ) as started:
+    options = {
+        "mode": os.environ.get("E2E_MODE") or None,  # None: the stage's own
+        "profile": os.environ.get("E2E_PROFILE", "real"),
+        "gateway": os.environ.get("E2E_GATEWAY", "nginx"),  # [stage 1]
+    }
+    with stage_stack(stage, log_dir=tmp_path_factory.mktemp("e2e"), **options) as started:
         yield started
 
 

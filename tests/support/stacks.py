@@ -2,21 +2,19 @@
 contract suite, the browser test, `make parity`) and the system tests.
 
 What runs comes from the stage table (``stages/table.py``): the stage's
-processes in order, with their settings, and its consumers. This module only
-decides how each kind of process is started here: the apps under gunicorn,
-the gateway as real nginx with the rendered config or as the dev router, the
-MongoDB-wire server SecantusDB for the comments.
+processes in order, with their settings. This module only decides how each
+kind of process is started here: the apps under gunicorn (and so on for
+what later stages bring).
 
 Two runtime profiles: ``real`` (default) runs the Django databases on
-PostgreSQL (a throw-away database each) and the events on RabbitMQ (a vhost
-of the stack's own); ``embedded`` runs them on SQLite files and on blogbus's
-``filesystem://`` broker, both in a folder under the stack's ``log_dir``.
+PostgreSQL (a throw-away database each); ``embedded`` runs them on SQLite
+files in a folder under the stack's ``log_dir``.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
+import shutil  # [stage 1]
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -29,7 +27,13 @@ from stages import table
 
 from .broker import own_vhost  # [stage 3]
 from .live_server import REPO_ROOT, free_port, fresh_database
-from .processes import Process, http_ready, restart, running, tcp_ready
+from .processes import (
+    Process,
+    http_ready,
+    restart,
+    running,
+    tcp_ready,  # [stage 2]
+)
 
 GATEWAYS = ("nginx", "dev")
 PROFILES = ("real", "embedded")
@@ -41,15 +45,14 @@ class Stack:
     served_by: frozenset[str]
     # The processes started for the stage, by name, for fault tests.
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
-    # Where each component listens, by name (monolith, posts, comments; mongodb
-    # when the stage has the comments' store).
+    # Where each component listens, by name (each app, and the stores a stage has).
     urls: dict[str, str] = field(default_factory=dict)
     # How each process was started, for `restart`, and where its log is.
     specs: dict[str, Process] = field(default_factory=dict)
     log_dir: Path | None = None
-    # The stack's broker URL (when the stage runs events) and, by app, its database URL.
-    broker: str | None = None
+    # By app, its database URL.
     databases: dict[str, str] = field(default_factory=dict)
+    broker: str | None = None  # the stack's broker URL, when the stage runs events  # [stage 3]
 
     def restart(self, name: str) -> None:
         """Starts process ``name`` again (after a kill), stopped with the rest at exit."""
@@ -113,6 +116,7 @@ def manage(app: str, env: dict[str, str], *args: str) -> None:
         )
 
 
+# >>> stage 1: the gateway, real nginx or the dev router
 def nginx_binary() -> str:
     return os.environ.get("NGINX_BIN") or shutil.which("nginx") or "/usr/sbin/nginx"
 
@@ -146,8 +150,10 @@ def gateway_process(
         ready=http_ready(f"{url}/healthz"),
     )
     return process, url
+    # <<< stage 1
 
 
+# >>> stage 2: the comments' store
 def mongodb_process(port: int, folder: Path) -> Process:
     """The MongoDB-wire server (SecantusDB) the comments service stores in."""
     command = [
@@ -155,32 +161,35 @@ def mongodb_process(port: int, folder: Path) -> Process:
         "--storage-path", str(folder),
     ]  # fmt: skip
     return Process(name="mongodb", command=command, cwd=REPO_ROOT, ready=tcp_ready(port))
+    # <<< stage 2
 
 
 def app_process(process: table.Process, port: int, env: dict[str, str]) -> Process:
-    """An app's web server (gunicorn, 2 sync workers), relay or consumer."""
+    """An app's web server: gunicorn, 2 sync workers."""
     app = table.APPS[process.app]
-    if process.role == "web":
-        command = [
-            sys.executable, "-m", "gunicorn", app.wsgi, "-b", f"127.0.0.1:{port}",
-            "-w", "2", "--no-control-socket",
-        ]  # fmt: skip
-        ready, deadline_s = http_ready(f"http://127.0.0.1:{port}/healthz"), 30.0
-    elif process.role == "relay":
-        command = [sys.executable, "manage.py", app.relay_command]
-        ready, deadline_s = (lambda: True), 5.0
-    elif process.role == "consumer":
-        command = [sys.executable, "manage.py", "bus_consume", "--service", app.name]
-        ready, deadline_s = (lambda: True), 5.0
-    else:
-        raise ValueError(f"{process.name}: no way to start a {process.role!r} process here")
+    # >>> stage 3: its outbox relay and its consumer, long-running commands
+    if process.role in ("relay", "consumer"):
+        args = [app.relay_command]
+        if process.role == "consumer":
+            args = ["bus_consume", "--service", app.name]
+        return Process(
+            name=process.name,
+            command=[sys.executable, "manage.py", *args],
+            cwd=app_dir(app.name),
+            env=env,
+            deadline_s=5.0,
+        )
+    # <<< stage 3
+    command = [
+        sys.executable, "-m", "gunicorn", app.wsgi, "-b", f"127.0.0.1:{port}",
+        "-w", "2", "--no-control-socket",
+    ]  # fmt: skip
     return Process(
         name=process.name,
         command=command,
         cwd=app_dir(app.name),
         env=env,
-        ready=ready,
-        deadline_s=deadline_s,
+        ready=http_ready(f"http://127.0.0.1:{port}/healthz"),
     )
 
 
@@ -188,21 +197,21 @@ def app_process(process: table.Process, port: int, env: dict[str, str]) -> Proce
 def stage_stack(
     stage: int,
     *,
-    gateway: str,
     log_dir: Path,
     mode: str | None = None,
     profile: str = "real",
     databases: dict[str, str] | None = None,
-    mongo_port: int | None = None,
-    broker: str | None = None,
+    gateway: str = "nginx",  # nginx or dev  # [stage 1]
+    mongo_port: int | None = None,  # [stage 2]
+    broker: str | None = None,  # [stage 3]
 ) -> Iterator[Stack]:
     """Stage ``stage`` in ``mode`` (its default when None) as real processes,
-    behind ``gateway`` (nginx or dev) from stage 1 on, on ``profile``.
+    on ``profile``.
 
     Stores can be handed in, to walk one data set through the stages:
-    ``databases`` (app -> database URL, migrated here), ``mongo_port`` (a
-    running MongoDB-wire server) and ``broker``; what is not given is made
-    fresh (and thrown away afterwards)."""
+    ``databases`` (app -> database URL, migrated here), and the running
+    stores of later stages; what is not given is made fresh (and thrown away
+    afterwards)."""
     check_profile(profile)
     topology = table.topology(stage, mode)
     databases = dict(databases or {})
@@ -210,11 +219,13 @@ def stage_stack(
         ports = {app: free_port() for app in topology.apps}
         addresses = {app: f"http://127.0.0.1:{port}" for app, port in ports.items()}
         processes: list[Process] = []
+        # >>> stage 2: the comments' store
         if topology.of_role("store") and mongo_port is None:
             mongo_port = free_port()
             processes.append(mongodb_process(mongo_port, log_dir / "mongo-data"))
         if mongo_port is not None:
             addresses["mongodb"] = f"mongodb://127.0.0.1:{mongo_port}"
+        # <<< stage 2
         # >>> stage 3: events need a broker
         if topology.has_events and broker is None:
             broker = stack_broker(profile, f"stage{stage}", log_dir=log_dir, stack=stack)
@@ -223,7 +234,7 @@ def stage_stack(
         # <<< stage 3
         envs: dict[str, dict[str, str]] = {}
         for process in topology.processes:
-            if process.role not in ("web", "relay", "consumer"):
+            if process.app not in table.APPS:  # a store or the gateway
                 continue
             env = {**app_settings(process.app), **process.environment(addresses)}
             if table.APPS[process.app].sql:
@@ -259,6 +270,6 @@ def stage_stack(
             urls=addresses,
             specs={p.name: p for p in processes},
             log_dir=log_dir,
-            broker=broker,
             databases=databases,
+            broker=broker,  # [stage 3]
         )

@@ -1,8 +1,7 @@
-"""One data set walks through the stages in order: seeded in the monolith
-(stage 0), its comments migrated into MongoDB (stage 2), events switched on
-with the counters filled (stage 3), its posts migrated into the posts
-service's database (stage 4). Every post and every comment is served
-identically at each stop, through the gateway."""
+"""One data set walks through the stages in order, through the data
+migrations between them: seeded in the monolith at stage 0, then each later
+stage of this tree started on the same stores. Every post and every comment
+is served identically at each stop."""
 
 import os
 import subprocess
@@ -11,15 +10,15 @@ from contextlib import ExitStack
 
 import requests
 
+from tests.support import stacks  # [stage 1]
 from tests.support.live_server import (
     REPO_ROOT,
-    free_port,
+    free_port,  # [stage 2]
     fresh_database,
     gunicorn_monolith,
     monolith_env,
 )
-from tests.support.processes import running
-from tests.support.stacks import app_dir, app_settings, manage, mongodb_process, stage_stack
+from tests.support.processes import running  # [stage 2]
 
 
 def run(cwd, env, *args):
@@ -68,31 +67,45 @@ def test_one_data_set_walks_through_the_stages(tmp_path):
         assert len(posts) == 40
         assert sum(len(c) for c in comments.values()) == 300
 
+        # >>> stage 1: the same, behind the gateway
+        (tmp_path / "stage1").mkdir()
+        with stacks.stage_stack(
+            1, log_dir=tmp_path / "stage1", databases={"monolith": monolith_db}
+        ) as s1:
+            assert snapshot(s1.url) == before
+        # <<< stage 1
+
+        # >>> stage 2: the comments migrated into MongoDB, served by the comments service
         mongo_port = free_port()
-        walk.enter_context(running([mongodb_process(mongo_port, tmp_path / "mongo")], tmp_path))
+        walk.enter_context(
+            running([stacks.mongodb_process(mongo_port, tmp_path / "mongo")], tmp_path)
+        )
         comments_env = {
             **os.environ,
-            **app_settings("comments"),
+            **stacks.app_settings("comments"),
             "MONOLITH_DATABASE_URL": monolith_db,
             "MONGO_URL": f"mongodb://127.0.0.1:{mongo_port}",
             "MONGO_DB": "comments",
         }
-        run(app_dir("comments"), comments_env, "import_monolith_comments", "--quiet")
-        with ExitStack() as stage2:
-            (tmp_path / "stage2").mkdir()
-            s2 = stage2.enter_context(
-                stage_stack(2, gateway="nginx", log_dir=tmp_path / "stage2",
-                            databases={"monolith": monolith_db}, mongo_port=mongo_port)
-            )  # fmt: skip
+        run(stacks.app_dir("comments"), comments_env, "import_monolith_comments", "--quiet")
+        (tmp_path / "stage2").mkdir()
+        with stacks.stage_stack(
+            2,
+            log_dir=tmp_path / "stage2",
+            databases={"monolith": monolith_db},
+            mongo_port=mongo_port,
+        ) as s2:
             assert snapshot(s2.url) == before
+        # <<< stage 2
 
-        with ExitStack() as stage3:
-            (tmp_path / "stage3").mkdir()
-            s3 = stage3.enter_context(
-                stage_stack(3, gateway="nginx", log_dir=tmp_path / "stage3",
-                            databases={"monolith": monolith_db}, mongo_port=mongo_port)
-            )  # fmt: skip
-            # The counters start from the comments that were there before events.
+        # >>> stage 3: events, the monolith's counters filled from what is there
+        (tmp_path / "stage3").mkdir()
+        with stacks.stage_stack(
+            3,
+            log_dir=tmp_path / "stage3",
+            databases={"monolith": monolith_db},
+            mongo_port=mongo_port,
+        ) as s3:
             run(
                 REPO_ROOT,
                 {**env, "COMMENTS_BACKEND": "service", "COMMENTS_URL": s3.urls["comments"]},
@@ -100,15 +113,17 @@ def test_one_data_set_walks_through_the_stages(tmp_path):
                 "-v0",
             )
             assert snapshot(s3.url) == before
+        # <<< stage 3
 
+        # >>> stage 4: the posts migrated into the posts service's own database
         posts_db = walk.enter_context(fresh_database("walkposts"))
         posts_env = {"DATABASE_URL": posts_db, "MONOLITH_DATABASE_URL": monolith_db}
-        manage("posts", posts_env, "migrate", "--noinput", "-v0")
-        manage("posts", posts_env, "import_monolith_posts", "--quiet")
-        with ExitStack() as stage4:
-            (tmp_path / "stage4").mkdir()
-            s4 = stage4.enter_context(
-                stage_stack(4, gateway="nginx", log_dir=tmp_path / "stage4", mode="sync",
-                            databases={"posts": posts_db}, mongo_port=mongo_port)
-            )  # fmt: skip
+        stacks.manage("posts", posts_env, "migrate", "--noinput", "-v0")
+        stacks.manage("posts", posts_env, "import_monolith_posts", "--quiet")
+        (tmp_path / "stage4").mkdir()
+        with stacks.stage_stack(
+            4, log_dir=tmp_path / "stage4", mode="sync",
+            databases={"posts": posts_db}, mongo_port=mongo_port,
+        ) as s4:  # fmt: skip
             assert snapshot(s4.url) == before
+        # <<< stage 4

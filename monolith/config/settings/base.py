@@ -38,11 +38,11 @@ INSTALLED_APPS = [
     "monolith.posts",
     "monolith.comments",
     "monolith.demo",
-    # Event plumbing (libs/blogbus): used from stage 3 on, installed always so
-    # that the schema does not change between stages.
+    # >>> stage 3: the event plumbing (libs/blogbus): outbox, inbox, bus commands
     "blogbus.outbox",
     "blogbus.inbox",
     "blogbus.bus",
+    # <<< stage 3
 ]
 
 # The monolith's middleware layer, outermost first: what a monolith does for
@@ -106,19 +106,21 @@ SPECTACULAR_SETTINGS = spectacular_settings(
 
 LOGGING = logging_config()
 
-# Where comments live (branch by abstraction behind monolith/comments/api.py):
-# "local", this database (stages 0-1), or "service", the comments service
-# (stages 2-3), whose routes the gateway then sends there.
+# >>> stage 2: where comments live (branch by abstraction behind monolith/comments/api.py)
+# "local", this database, or "service", the comments service, whose routes
+# the gateway then sends there.
 COMMENTS_BACKEND = os.environ.get("COMMENTS_BACKEND", "local").strip().lower()
 if COMMENTS_BACKEND not in {"local", "service"}:
     raise ValueError(f"COMMENTS_BACKEND must be local or service, not {COMMENTS_BACKEND!r}")
 COMMENTS_URL = os.environ.get("COMMENTS_URL", "http://127.0.0.1:8002").rstrip("/")
 COMMENTS_TIMEOUT = float(os.environ.get("COMMENTS_TIMEOUT", "0.5"))
+# <<< stage 2
 
-# Stage 3, events. PUBLISH_EVENTS: post.created / post.deleted go out through
-# the outbox (the comments service keeps its replica of posts from them).
-# COMMENT_COUNTS=async (with COMMENTS_BACKEND=service): comment_count comes
-# from a local counter fed by comment events instead of a call per page.
+# >>> stage 3: events
+# PUBLISH_EVENTS: post.created / post.deleted go out through the outbox (the
+# comments service keeps its replica of posts from them). COMMENT_COUNTS=async
+# (with COMMENTS_BACKEND=service): comment_count comes from a local counter
+# fed by comment events instead of a call per page.
 PUBLISH_EVENTS = env_bool("PUBLISH_EVENTS", False)
 COMMENT_COUNTS = os.environ.get("COMMENT_COUNTS", "sync").strip().lower()
 if COMMENT_COUNTS not in {"sync", "async"}:
@@ -130,3 +132,4 @@ BLOGBUS_CONSUMERS = {
         "comment.deleted": "monolith.comments.events.comment_deleted",
     }
 }
+# <<< stage 3

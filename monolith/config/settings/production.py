@@ -1,7 +1,7 @@
 """Production: everything from the environment, nothing insecure by default.
 
-Required: DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS, DATABASE_URL (and
-COMMENTS_URL from stage 2 on). See blogweb.settings.production_settings.
+Required: DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS, DATABASE_URL. See
+blogweb.settings.production_settings.
 """
 
 from blogweb.settings import env_bool, production_settings

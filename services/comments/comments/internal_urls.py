@@ -1,4 +1,4 @@
-"""Routes for the posts service only: not in the public contract or the
+"""Routes for the owner of posts only: not in the public contract or the
 OpenAPI document, and not routed by the gateway."""
 
 from django.urls import path

@@ -1,28 +1,40 @@
-"""Does a post exist? The one seam through which comments learns it.
+"""Does a post exist? The one seam through which comments learns it, so that
+how it is learnt can change without touching a caller (views, services).
 
-- POST_LOOKUP=sync asks the posts service over HTTP (posts_client) every time.
-- POST_LOOKUP=async reads the local replica of posts (collection
-  ``posts_replica``, fed by post.created / post.deleted in comments.events):
-  a replica hit answers alone (a tombstone: the post does not exist), so a
-  known post can be commented on while the posts service is down. A miss
-  (the post.created event not applied yet: a comment right after the post's
-  201) reads through to the posts service and records the answer in the
-  replica unless a tombstone arrived meanwhile; posts down on a miss is the
-  same fast 503 as in sync mode.
+The sync path asks the owner of posts (POSTS_URL) over HTTP every time
+(posts_client): always current, and a 503 when the owner cannot answer.
 """
 
 from __future__ import annotations
 
 import uuid
 
-from django.conf import settings
+from django.conf import settings  # [stage 3]
 
-from . import posts_client, repository
+from . import (
+    posts_client,
+    repository,  # [stage 3]
+)
 
 
 def post_exists(post_id: uuid.UUID) -> bool:
-    if settings.POST_LOOKUP == "sync":
-        return posts_client.post_exists(post_id)
+    # >>> stage 3: events: POST_LOOKUP=async reads a replica of posts first
+    if settings.POST_LOOKUP == "async":
+        return _replica_post_exists(post_id)
+    # <<< stage 3
+    return posts_client.post_exists(post_id)
+
+
+# >>> stage 3: events: the replica of posts, kept from post events
+def _replica_post_exists(post_id: uuid.UUID) -> bool:
+    """POST_LOOKUP=async reads the local replica of posts (collection
+    ``posts_replica``, fed by post.created / post.deleted in comments.events):
+    a replica hit answers alone (a tombstone: the post does not exist), so a
+    known post can be commented on while the owner of posts is down. A miss
+    (the post.created event not applied yet: a comment right after the post's
+    201) reads through to the owner of posts and records the answer in the
+    replica unless a tombstone arrived meanwhile; the owner down on a miss is
+    the same fast 503 as in sync mode."""
     if not isinstance(post_id, uuid.UUID):
         raise TypeError(f"expected a uuid.UUID, got {type(post_id).__name__}")
     known = repository.replica_post_get(post_id=post_id)
@@ -42,3 +54,4 @@ def post_tombstoned(post_id: uuid.UUID) -> bool:
         return False
     known = repository.replica_post_get(post_id=post_id)
     return known is not None and known.deleted
+    # <<< stage 3

@@ -1,7 +1,8 @@
-"""The posts service, asked over HTTP (POST_LOOKUP=sync).
+"""The owner of posts (POSTS_URL), asked over HTTP whether a post exists:
+``GET /internal/posts/{id}/``, 200 or 404.
 
-A bounded call: POSTS_TIMEOUT_S per attempt and one retry (blogweb.http), so a
-posts service that is down or hangs costs about a second and becomes a JSON
+A bounded call: POSTS_TIMEOUT_S per attempt and one retry (blogweb.http), so an
+owner of posts that is down or hangs costs about a second and becomes a JSON
 503, never a hang. The request id travels with the call.
 """
 

@@ -2,13 +2,8 @@
 imports pymongo.
 
 Collection ``comments``: ``{_id: <uuid str>, post_id: <uuid str>, body: str,
-created_at: <UTC datetime, ms precision>, outbox?: {id, type, envelope,
-available_at, attempts?, last_error?}}``; ``outbox`` is the comment's pending
-event (the transactional outbox on a standalone MongoDB: written by the same
-single-document insert, ``$unset`` by the relay after the broker's ack).
-Collection ``posts_replica`` (POST_LOOKUP=async): ``{_id: <post uuid str>,
-deleted: bool, created_at?, deleted_at?}``, fed by post events; a tombstone
-(``deleted: true``) always wins. Ids reach a query only as
+created_at: <UTC datetime, ms precision>}`` (more fields and collections are
+described with the sections that use them, below). Ids reach a query only as
 canonical UUID strings made here from ``uuid.UUID`` values, and bodies only as
 ``str``, so nothing a client sends (``{"$gt": ""}``, a malformed id) can turn
 into a query operator. Every driver error that means "the server cannot be
@@ -21,14 +16,24 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import (
+    contextmanager,
+    suppress,  # [stage 3]
+)
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import (
+    UTC,
+    datetime,
+    timedelta,  # [stage 3]
+)
 
 import pymongo
 from django.conf import settings
 from pymongo.collection import Collection
-from pymongo.errors import ConnectionFailure, DuplicateKeyError
+from pymongo.errors import (
+    ConnectionFailure,
+    DuplicateKeyError,  # [stage 3]
+)
 
 from blogweb.exceptions import DependencyUnavailable
 
@@ -38,8 +43,10 @@ DEPENDENCY = "mongodb"
 # A post's comments in order (equality on post_id, sort on the rest), the
 # per-post counts (prefix post_id) and the cascade delete (prefix post_id).
 INDEXES = {"post_created_id": [("post_id", 1), ("created_at", 1), ("_id", 1)]}
+# >>> stage 3: events: the outbox relay's index
 # The relay's sweep: only comments with a pending event are in it (sparse).
 SPARSE_INDEXES = {"outbox_pending": [("outbox.id", 1)]}
+# <<< stage 3
 _ORDER = [("created_at", pymongo.ASCENDING), ("_id", pymongo.ASCENDING)]
 
 
@@ -88,8 +95,10 @@ def _collection() -> Collection:
         # next request if the server was down), never at start-up.
         for name, keys in INDEXES.items():
             collection.create_index(keys, name=name)
+        # >>> stage 3: events: the outbox relay's index
         for name, keys in SPARSE_INDEXES.items():
             collection.create_index(keys, name=name, sparse=True)
+        # <<< stage 3
         _indexed.add(key)
     return collection
 
@@ -134,41 +143,35 @@ def ping() -> None:
         raise DependencyUnavailable(DEPENDENCY) from exc
 
 
-@dataclass(frozen=True)
-class PendingEvent:
-    """An event to publish, stored inside the document whose change it records."""
-
-    id: str
-    type: str
-    envelope: str  # the CloudEvents envelope, as JSON
-
-
 def comment_insert(
     *,
     comment_id: uuid.UUID,
     post_id: uuid.UUID,
     body: str,
     created_at: datetime,
-    event: PendingEvent | None = None,
+    event: PendingEvent | None = None,  # [stage 3]
 ) -> CommentRecord:
-    """One single-document insert: the comment and, when given, its pending
-    event (field ``outbox``), atomically."""
+    """One single-document insert; the comment as stored (UTC, milliseconds)."""
     if not isinstance(body, str):
         raise TypeError(f"body must be a str, got {type(body).__name__}")
     if created_at.tzinfo is None or created_at.microsecond % 1000:
         raise ValueError("created_at must be timezone-aware with millisecond precision")
     doc = {"_id": _id(comment_id), "post_id": _id(post_id), "body": body}
     doc["created_at"] = created_at.astimezone(UTC)
+    # >>> stage 3: events: its pending event in the same document, stored atomically with it
     if event is not None:
         doc["outbox"] = _outbox_field(event, available_at=doc["created_at"])
+    # <<< stage 3
     with _mongo() as comments:
         comments.insert_one(doc)
     return _record(doc)
 
 
+# >>> stage 3: events: undoing an insert that raced a post.deleted
 def comment_delete(*, comment_id: uuid.UUID) -> bool:
     with _mongo() as comments:
         return comments.delete_one({"_id": _id(comment_id)}).deleted_count == 1
+    # <<< stage 3
 
 
 class PostComments:
@@ -227,7 +230,22 @@ def comments_delete_of_post(*, post_id: uuid.UUID) -> int:
         return comments.delete_many({"post_id": _id(post_id)}).deleted_count
 
 
+# >>> stage 3: events: the outbox, and the replica of posts
 # --- Outbox: the pending event inside each comment (comments_outbox_relay) ---
+# A comment document may carry ``outbox: {id, type, envelope, available_at,
+# attempts, last_error?}``: the comment's pending event (the transactional
+# outbox on a standalone MongoDB, which has no multi-document transactions:
+# written by the comment's own single-document insert, ``$unset`` by the relay
+# after the broker's ack).
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    """An event to publish, stored inside the document whose change it records."""
+
+    id: str
+    type: str
+    envelope: str  # the CloudEvents envelope, as JSON
 
 
 def _outbox_field(event: PendingEvent, *, available_at: datetime) -> dict:
@@ -307,6 +325,8 @@ def outbox_pending_count() -> int:
 
 
 # --- Replica of posts (POST_LOOKUP=async), fed by post.created / post.deleted ---
+# Collection ``posts_replica``: ``{_id: <post uuid str>, deleted: bool,
+# created_at?, deleted_at?}``; a tombstone (``deleted: true``) always wins.
 
 REPLICA_COLLECTION = "posts_replica"
 
@@ -364,6 +384,7 @@ def replica_post_tombstone(*, post_id: uuid.UUID, deleted_at: datetime) -> None:
             replica.update_one({"_id": key}, update, upsert=True)
         except DuplicateKeyError:
             replica.update_one({"_id": key}, update)
+    # <<< stage 3
 
 
 # --- Data migration from the monolith (import_monolith_comments) -------------

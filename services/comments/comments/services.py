@@ -1,22 +1,18 @@
-"""Writes of comments. Whether the post exists is asked of post_lookup: the
-posts service over HTTP (sync), or the local replica of posts fed by events
-with a read-through on a miss (async).
-
-Each new comment carries its ``comment.created`` event in the same document
-(the outbox on a standalone MongoDB, which has no multi-document
-transactions): one single-document insert stores both or neither, and
-``comments_outbox_relay`` publishes it and removes it after the broker's ack.
-"""
+"""Writes of comments. Whether the post exists is asked of post_lookup, the
+one seam that knows how to find it out."""
 
 from __future__ import annotations
 
 import uuid
 
-from django.conf import settings
+from django.conf import settings  # [stage 3]
 
-from blogbus.envelope import COMMENT_CREATED, Envelope
-from blogweb.requestid import current_request_id
-from blogweb.timeutil import format_rfc3339_ms, now_ms
+from blogbus.envelope import COMMENT_CREATED, Envelope  # [stage 3]
+from blogweb.requestid import current_request_id  # [stage 3]
+from blogweb.timeutil import (
+    format_rfc3339_ms,  # [stage 3]
+    now_ms,
+)
 
 from . import post_lookup, repository
 
@@ -25,9 +21,15 @@ class PostNotFound(Exception):
     pass
 
 
+# >>> stage 3: events: comment.created, the comment's pending event
 def comment_created_event(
     *, comment_id: uuid.UUID, post_id: uuid.UUID, created_at
 ) -> repository.PendingEvent:
+    """Each new comment carries its ``comment.created`` event in the same
+    document (the outbox on a standalone MongoDB, which has no multi-document
+    transactions): one single-document insert stores both or neither, and
+    ``comments_outbox_relay`` publishes it and removes it after the broker's
+    ack."""
     envelope = Envelope.new(
         type=COMMENT_CREATED,
         source=settings.EVENT_SOURCE,
@@ -40,28 +42,34 @@ def comment_created_event(
         time=created_at,
     )
     return repository.PendingEvent(id=envelope.id, type=envelope.type, envelope=envelope.to_json())
+    # <<< stage 3
 
 
 def comment_create(*, post_id: uuid.UUID, body: str) -> repository.CommentRecord:
     if not post_lookup.post_exists(post_id):
         raise PostNotFound(str(post_id))
     comment_id, created_at = uuid.uuid4(), now_ms()
+    # >>> stage 3: events: the comment and its comment.created in one insert
+    event = comment_created_event(comment_id=comment_id, post_id=post_id, created_at=created_at)
+    # <<< stage 3
     comment = repository.comment_insert(
         comment_id=comment_id,
         post_id=post_id,
         body=body,
         created_at=created_at,
-        event=comment_created_event(comment_id=comment_id, post_id=post_id, created_at=created_at),
+        event=event,  # [stage 3]
     )
+    # >>> stage 3: events: a post.deleted that raced the insert
     # A post deleted between the check and the insert: in async mode the
     # post.deleted handler writes the tombstone, then removes the post's
     # comments; checking the tombstone again after the insert closes the race
     # (either this check sees the tombstone, or the handler's delete_many,
-    # which comes after it, sees this comment). In sync mode the posts
-    # service's delete call removes such an orphan, and no route shows it.
+    # which comes after it, sees this comment). In sync mode the owner of
+    # posts' delete call removes such an orphan, and no route shows it.
     if post_lookup.post_tombstoned(post_id):
         repository.comment_delete(comment_id=comment_id)
         raise PostNotFound(str(post_id))
+    # <<< stage 3
     return comment
 
 

@@ -1,5 +1,5 @@
 """HTTP layer of comments: the public comment routes of the contract, and
-the internal routes the posts service calls."""
+the internal routes the owner of posts calls."""
 
 from __future__ import annotations
 
@@ -61,9 +61,9 @@ class PostCommentsView(APIView):
 @extend_schema(exclude=True)
 class InternalCommentCountsView(APIView):
     """POST /internal/comment-counts/ ``{"post_ids": ["<uuid>", ...]}``: the
-    counts of a page of posts in one aggregation, for the posts service (sync
-    mode). A POST because a page of 100 ids in a query string passes common
-    request-line limits (gunicorn's is 4094 bytes)."""
+    counts of a page of posts in one aggregation, for the owner of posts
+    (one call per page). A POST because a page of 100 ids in a query string
+    passes common request-line limits (gunicorn's is 4094 bytes)."""
 
     def post(self, request):
         raw_ids = request.data.get("post_ids")
@@ -83,8 +83,8 @@ class InternalCommentCountsView(APIView):
 
 @extend_schema(exclude=True)
 class InternalPostCommentsView(APIView):
-    """DELETE /internal/posts/<uuid>/comments/: the posts service deleted the
-    post (sync mode); its comments go too. Idempotent."""
+    """DELETE /internal/posts/<uuid>/comments/: the owner of posts deleted the
+    post; its comments go too. Idempotent."""
 
     def delete(self, request, post_id: uuid.UUID):
         services.comments_delete_of_post(post_id=post_id)

@@ -7,7 +7,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("api/", include("comments.urls")),
-    # For the posts service only: not in the public contract, not routed by the gateway.
+    # For the owner of posts only: not in the public contract, not routed by the gateway.
     path("internal/", include("comments.internal_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

@@ -1,7 +1,7 @@
 """Real servers for the tests, no mocks of MongoDB: a SecantusDB process (or
-the MongoDB at TEST_MONGO_URL) for the session, a tiny fake posts service
-(stdlib http.server) answering GET /internal/posts/<id>/ with 200 or 404, and
-(for the event tests) the shared RabbitMQ in a vhost of the session."""
+the MongoDB at TEST_MONGO_URL) for the session, and a tiny fake posts server
+(stdlib http.server) standing for the owner of posts, answering
+GET /internal/posts/<id>/ with 200 or 404."""
 
 from __future__ import annotations
 
@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import kombu
+import kombu  # [stage 3]
 import pymongo
 import pytest
 from comments import repository
 
-from blogbus.testing import temporary_vhost
+from blogbus.testing import temporary_vhost  # [stage 3]
 
 STARTUP_DEADLINE_S = 30.0
 TEST_DB = "comments_test"
@@ -115,12 +115,12 @@ _POST_PATH = re.compile(r"^/internal/posts/([^/]+)/$")
 
 @dataclass
 class FakePosts:
-    """What the fake posts service knows, and what it was asked."""
+    """What the fake owner of posts knows, and what it was asked."""
 
     url: str = ""
     known: set[str] = field(default_factory=set)
     requests: list[dict] = field(default_factory=list)
-    # When set, every request gets this status (a misbehaving posts service).
+    # When set, every request gets this status (a misbehaving owner of posts).
     forced_status: int | None = None
 
     def add(self, post_id) -> str:
@@ -178,6 +178,25 @@ def fake_posts(fake_posts_server) -> FakePosts:
     return fake_posts_server
 
 
+@pytest.fixture(autouse=True)
+def _service_settings(settings, mongo_url, mongo_collection, fake_posts):
+    """Every test talks to the session's MongoDB and fake posts server, and
+    starts with empty collections."""
+    settings.MONGO_URL = mongo_url
+    settings.MONGO_DB = TEST_DB
+    settings.POSTS_URL = fake_posts.url
+    mongo_collection.delete_many({})
+    yield
+    mongo_collection.delete_many({})
+
+
+@pytest.fixture
+def dead_url() -> str:
+    """An address where nothing listens: connections are refused at once."""
+    return f"127.0.0.1:{free_port()}"
+
+
+# >>> stage 3: events: the replica of posts, the broker
 @pytest.fixture(scope="session")
 def replica_collection(mongo_collection) -> pymongo.collection.Collection:
     """The replica of posts (POST_LOOKUP=async), for assertions and clean-up."""
@@ -185,19 +204,14 @@ def replica_collection(mongo_collection) -> pymongo.collection.Collection:
 
 
 @pytest.fixture(autouse=True)
-def _service_settings(settings, mongo_url, mongo_collection, replica_collection, fake_posts):
-    """Every test talks to the session's MongoDB and fake posts service, and
-    starts with empty collections."""
-    settings.MONGO_URL = mongo_url
-    settings.MONGO_DB = TEST_DB
-    settings.POSTS_URL = fake_posts.url
-    mongo_collection.delete_many({})
+def _empty_replica(_service_settings, replica_collection):
+    """Every test starts with an empty replica of posts too."""
     replica_collection.delete_many({})
     yield
-    mongo_collection.delete_many({})
     replica_collection.delete_many({})
 
 
+# The event tests use the shared RabbitMQ, in a vhost of the session.
 @pytest.fixture(scope="session")
 def broker_url() -> Iterator[str]:
     """The shared RabbitMQ (BROKER_URL, default 127.0.0.1:5672), in a vhost of
@@ -226,9 +240,4 @@ def wait_until(predicate, *, timeout: float = 10.0, what: str):
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.05)
-
-
-@pytest.fixture
-def dead_url() -> str:
-    """An address where nothing listens: connections are refused at once."""
-    return f"127.0.0.1:{free_port()}"
+    # <<< stage 3

@@ -1,5 +1,5 @@
 """The public comment routes, answered like the monolith's
-(monolith/comments/tests/test_api.py), with the posts service faked over HTTP."""
+(monolith/comments/tests/test_api.py), with the owner of posts faked over HTTP."""
 
 import json
 import re

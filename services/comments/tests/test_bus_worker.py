@@ -47,7 +47,7 @@ def publish(amqp: kombu.Connection, envelope: Envelope) -> None:
 def post_created(post_id: uuid.UUID) -> Envelope:
     return Envelope.new(
         type=POST_CREATED,
-        source="/services/posts",
+        source="/monolith",
         data={"id": str(post_id), "title": "t", "created_at": "2026-11-25T18:30:00.000Z"},
     )
 
@@ -142,7 +142,7 @@ def test_a_worker_applies_post_events_without_an_inbox(
         make_comment(post_id=deleted)
     make_comment(post_id=kept)
 
-    event = Envelope.new(type=POST_DELETED, source="/services/posts", data={"id": str(deleted)})
+    event = Envelope.new(type=POST_DELETED, source="/monolith", data={"id": str(deleted)})
     publish(amqp, event)
     publish(amqp, event)  # redelivered / duplicated: no second effect, no error
 

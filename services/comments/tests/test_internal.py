@@ -1,4 +1,4 @@
-"""The routes the posts service calls: comment counts for a page of posts,
+"""The routes the owner of posts calls: comment counts for a page of posts,
 and the removal of a deleted post's comments."""
 
 import uuid

@@ -1,4 +1,4 @@
-"""POST_LOOKUP=sync: the posts service asked over HTTP, bounded in time."""
+"""The sync lookup: the owner of posts asked over HTTP, bounded in time."""
 
 import json
 import socket
@@ -78,7 +78,7 @@ def silent_url():
     listener.close()
 
 
-def test_a_posts_service_that_hangs_is_a_503_within_1_5_s(client, settings, silent_url):
+def test_an_owner_of_posts_that_hangs_is_a_503_within_1_5_s(client, settings, silent_url):
     settings.POSTS_URL = silent_url
     started = time.monotonic()
     response = client.post(

@@ -1,5 +1,5 @@
 """POST_LOOKUP=async: the replica of posts fed by post events (comments.events),
-its tombstones, and the read-through to the posts service on a miss."""
+its tombstones, and the read-through to the owner of posts on a miss."""
 
 from __future__ import annotations
 
@@ -15,19 +15,20 @@ from blogbus.envelope import POST_CREATED, POST_DELETED, Envelope, EnvelopeError
 
 from .factories import make_comment
 
+# Who published a post event does not matter to the handlers: they read its data.
+SOURCE = "/monolith"
+
 
 def post_created(post_id: uuid.UUID, **data) -> Envelope:
     return Envelope.new(
         type=POST_CREATED,
-        source="/services/posts",
+        source=SOURCE,
         data={"id": str(post_id), "title": "t", "created_at": "2026-11-25T18:30:00.120Z", **data},
     )
 
 
 def post_deleted(post_id: uuid.UUID, *, at: datetime | None = None) -> Envelope:
-    return Envelope.new(
-        type=POST_DELETED, source="/services/posts", data={"id": str(post_id)}, time=at
-    )
+    return Envelope.new(type=POST_DELETED, source=SOURCE, data={"id": str(post_id)}, time=at)
 
 
 @pytest.fixture
@@ -88,7 +89,7 @@ def test_post_deleted_removes_the_posts_comments_only(mongo_collection):
 
 @pytest.mark.parametrize("bad_id", [None, 12, "nope", {"$gt": ""}])
 def test_a_payload_without_a_uuid_id_raises_and_stores_nothing(replica_collection, bad_id):
-    event = Envelope.new(type=POST_DELETED, source="/services/posts", data={"id": bad_id})
+    event = Envelope.new(type=POST_DELETED, source=SOURCE, data={"id": bad_id})
     with pytest.raises(EnvelopeError):
         events.on_post_deleted(event)
     with pytest.raises(EnvelopeError):
@@ -99,7 +100,7 @@ def test_a_payload_without_a_uuid_id_raises_and_stores_nothing(replica_collectio
 # --- lookup in async mode ----------------------------------------------------------
 
 
-def test_a_replica_hit_needs_no_posts_service(client, settings, async_mode, dead_url):
+def test_a_replica_hit_needs_no_call_to_posts(client, settings, async_mode, dead_url):
     post_id = uuid.uuid4()
     events.on_post_created(post_created(post_id))
     settings.POSTS_URL = f"http://{dead_url}"  # posts is down

@@ -49,7 +49,7 @@ TOPICS = (
     "testing",
     "code review",
     "observability",
-    "RabbitMQ",
+    "message brokers",
     "MongoDB",
     "pagination",
     "refactoring",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured  # [stage 3]
 
 from blogweb.settings import (
     CONTRACT_MIDDLEWARE,
@@ -36,8 +36,10 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # >>> stage 3: events: the bus's management commands
     # bus_declare / bus_consume / bus_replay_dead (no blogbus.inbox: no SQL database)
     "blogbus.bus",
+    # <<< stage 3
     "comments",
 ]
 
@@ -101,18 +103,22 @@ MONGO_TIMEOUT_MS = int(os.environ.get("MONGO_TIMEOUT_MS", "1000"))
 # within about a second.
 MONGO_SERVER_SELECTION_TIMEOUT_MS = int(os.environ.get("MONGO_SERVER_SELECTION_TIMEOUT_MS", "500"))
 
-# How the service learns whether a post exists: "sync" asks the posts service
+# The owner of posts, asked over HTTP whether a post exists (comments/posts_client.py).
+POSTS_URL = os.environ.get("POSTS_URL", "http://127.0.0.1:8001").rstrip("/")
+# Per attempt; with the one retry an owner of posts that hangs costs about 1 s.
+POSTS_TIMEOUT_S = float(os.environ.get("POSTS_TIMEOUT_S", "0.5"))
+# >>> stage 3: events: the replica of posts as a second way of knowing them
+# How the service learns whether a post exists: "sync" asks the owner of posts
 # over HTTP; "async" reads a local replica fed by post events (comments.events),
-# reading through to the posts service on a miss.
+# reading through to the owner of posts on a miss.
 POST_LOOKUP = os.environ.get("POST_LOOKUP", "sync").strip().lower()
 if POST_LOOKUP not in {"sync", "async"}:
     raise ImproperlyConfigured(f"POST_LOOKUP must be sync or async, not {POST_LOOKUP!r}")
-POSTS_URL = os.environ.get("POSTS_URL", "http://127.0.0.1:8001").rstrip("/")
-# Per attempt; with the one retry a posts service that hangs costs about 1 s.
-POSTS_TIMEOUT_S = float(os.environ.get("POSTS_TIMEOUT_S", "0.5"))
+# <<< stage 3
 
 READINESS_CHECKS = {"mongodb": "comments_service.readiness.check_mongodb"}
 
+# >>> stage 3: events: producer and consumer
 # Events (blogbus). Producer: comment.created, stored in the comment document
 # and published by `manage.py comments_outbox_relay`. Consumer: `manage.py
 # bus_consume --service comments` applies the post events to the replica.
@@ -128,3 +134,4 @@ BLOGBUS_CONSUMERS = {
         "post.deleted": "comments.events.on_post_deleted",
     },
 }
+# <<< stage 3

@@ -1,4 +1,4 @@
-"""Local development: MongoDB and the posts service on their local defaults
+"""Local development: MongoDB and the owner of posts on their local defaults
 unless MONGO_URL / POSTS_URL say otherwise."""
 
 from .base import *  # noqa: F403

@@ -1,5 +1,5 @@
 """Tests: the session fixture in tests/conftest.py starts a SecantusDB server
-and a fake posts service and points MONGO_URL / POSTS_URL at them."""
+and a fake posts server and points MONGO_URL / POSTS_URL at them."""
 
 from .base import *  # noqa: F403
 
