@@ -74,10 +74,10 @@ lint: venv ## ruff (lint + format check) and import-linter (the app boundaries)
 	@$(BIN)/ruff format --check .
 	@$(BIN)/lint-imports --no-cache
 # >>> stage 2: the comments service's boundaries
-	@cd services/comments && ../../$(BIN)/lint-imports --no-cache
+	@cd services/comments && $(abspath $(BIN))/lint-imports --no-cache
 # <<< stage 2
 # >>> stage 4: the posts service's boundaries
-	@cd services/posts && ../../$(BIN)/lint-imports --no-cache
+	@cd services/posts && $(abspath $(BIN))/lint-imports --no-cache
 # <<< stage 4
 
 fmt: venv ## format and autofix

@@ -40,8 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "bench" / "results"
 PYTHON = sys.executable
 
-# ARCHITECTURE.md, "Cost": the post list, page of 20, on the demo data set,
-# with 2 sync gunicorn workers on this machine.
+# The contract's cost goal (docs/architecture.md): the post list, page of 20,
+# on the demo data set, with 2 sync gunicorn workers on this machine.
 DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 TARGET_ENDPOINT = "post list"
 TARGET_REQUESTS_PER_S = 1000.0

@@ -1,12 +1,15 @@
-# blog-comments: the comments service (stages 2-4), data in MongoDB (pymongo;
+# blog-comments: the comments service (stage 2 on), data in MongoDB (pymongo;
 # no SQL database, so no migrate).
 # Build context: the repository root.
 #   docker build -f docker/comments.Dockerfile -t blog-comments .
 # One image, one process per container, chosen by the command:
 #   (default)                                       gunicorn on $PORT (8002)
+#   python manage.py import_monolith_comments       data migration into stage 2 (one-shot)
+# >>> stage 3: the events
 #   python manage.py comments_outbox_relay          publishes comment events
 #   python manage.py bus_consume --service comments applies post events (replica)
-#   python manage.py import_monolith_comments       data migration into stage 2 (one-shot)
+#   python manage.py bus_declare --service S --key K    event topology (one-shot)
+# <<< stage 3
 
 # --- build: a virtualenv with the pinned runtime requirements -----------------
 FROM python:3.11-slim-bookworm AS build
@@ -43,7 +46,7 @@ COPY services/comments/ ./
 # what it serves first.) Placeholder variables for the production settings,
 # for this build step only.
 RUN DJANGO_SECRET_KEY=build-time-collectstatic-only DJANGO_ALLOWED_HOSTS=localhost \
-    MONGO_URL=mongodb://mongo:27017 POSTS_URL=http://posts:8001 \
+    MONGO_URL=mongodb://mongo:27017 POSTS_URL=http://monolith:8000 \
     python manage.py collectstatic --noinput -v0
 USER 10001:10001
 EXPOSE 8002

@@ -1,5 +1,5 @@
 # blog-gateway: nginx running the route table of one stage (gateway/routes.py),
-# rendered at build time by gateway/render.py. Stages 1-4 (stage 0 has no gateway).
+# rendered at build time by gateway/render.py. Stage 1 on (stage 0 has no gateway).
 # Build context: the repository root.
 #   docker build -f docker/gateway.Dockerfile --build-arg STAGE=2 -t blog-gateway:stage-2 .
 # Upstreams default to the compose / Kubernetes service names; override with
@@ -7,17 +7,23 @@
 
 # --- render: nginx.conf for STAGE, from the route table (stdlib only) ---------
 FROM python:3.11-slim-bookworm AS render
-ARG STAGE=4
+# Which stage's table: required (compose, the images workflow and the README pass it).
+ARG STAGE
 ARG MONOLITH_URL=http://monolith:8000
+# >>> stage 4: the posts service
 ARG POSTS_URL=http://posts:8001
+# <<< stage 4
+# >>> stage 2: the comments service
 ARG COMMENTS_URL=http://comments:8002
+# <<< stage 2
 ENV PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 COPY gateway/ gateway/
 # --std-logs: the error log goes to stderr, the access and shadow logs to
 # /dev/stdout. Only the pid file and the tmp_* temp folders stay relative to
 # nginx's -p prefix, and nginx creates those itself.
-RUN mkdir /out \
+RUN test -n "$STAGE" || { echo "pass --build-arg STAGE=N (1 or later)" >&2; exit 1; } \
+    && mkdir /out \
     && UI_DIR=/srv/gateway/web python -m gateway.render --stage "$STAGE" \
        --listen 0.0.0.0:8080 --std-logs --out /out/nginx.conf
 
@@ -25,7 +31,8 @@ RUN mkdir /out \
 FROM nginxinc/nginx-unprivileged:1.28-alpine AS runtime
 # The config and the UI are owned by root: read-only for nginx's user.
 COPY --from=render /out/nginx.conf /etc/blog-gateway/nginx.conf
-# The browser UI, served at / from stage 4 on (UI_DIR at render time).
+# The browser UI, served at / where the stage's route table says so (UI_DIR at
+# render time).
 COPY web/ /srv/gateway/web/
 USER 10001:10001
 EXPOSE 8080

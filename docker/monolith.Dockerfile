@@ -1,12 +1,16 @@
-# blog-monolith: the Django monolith (stage 0; behind the gateway at stages 1-3).
+# blog-monolith: the Django monolith (every stage).
+# Behind the gateway at stages 1-3.  # [stage 1]
+# At stage 4, beside the services, out of the gateway's path.  # [stage 4]
 # Build context: the repository root.
 #   docker build -f docker/monolith.Dockerfile -t blog-monolith .
 # One image, one process per container, chosen by the command:
 #   (default)                                       gunicorn on $PORT (8000)
 #   python manage.py migrate --noinput              schema migrations (one-shot)
+# >>> stage 3: the events
 #   python manage.py outbox_relay                   stage 3: publishes post events
 #   python manage.py bus_consume --service monolith stage 3: applies comment events
 #   python manage.py bus_declare --service S --key K    event topology (one-shot)
+# <<< stage 3
 
 # --- build: a virtualenv with the pinned runtime requirements -----------------
 FROM python:3.11-slim-bookworm AS build

@@ -1,21 +1,14 @@
 """The dev router: the gateway's route table served in pure Python, for the
 embedded profile where there is no nginx.
 
-    python -m gateway.devrouter --stage 2 --listen 127.0.0.1:8080 [--shadow]
+    python -m gateway.devrouter --stage 1 --listen 127.0.0.1:8080 [--quiet]
 
 Same behaviour as the rendered nginx.conf (gateway/render.py): same routes,
 ``Host`` passed as sent (port kept), ``X-Forwarded-For/Proto/Host``,
 ``X-Request-ID`` echoed when sane else generated, upstream ``X-Served-By``
 passed through, JSON 404/405/413/503/504 answered by the gateway with
 ``X-Served-By: gateway``, 1 s connect timeout and a bounded read timeout,
-responses streamed, no redirects, the ``ui`` upstream served from ``web/``.
-
-``--shadow`` (parallel run): a shadowed read goes to both its primary (the
-old owner, whose answer the client gets) and its shadow (the new owner); the
-two answers are compared on status, media type and body (JSON parsed, so key
-order and whitespace do not count; headers such as X-Served-By, X-Request-ID
-and Date are ignored). Each mismatch is logged as one JSON line; the counts
-are at ``GET /_gateway/shadow``.
+responses streamed, no redirects.
 """
 
 from __future__ import annotations
@@ -26,15 +19,12 @@ import json
 import logging
 import os
 import re
-import threading
-import time
 import uuid
-from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 from . import routes as rt
+from .shadow import ParallelRun  # [stage 2]
 
 logger = logging.getLogger("gateway.devrouter")
 
@@ -52,8 +42,8 @@ HOP_BY_HOP = {
 # Request headers the router sets itself.
 REPLACED_REQUEST = {"host", "content-length", "x-request-id", "x-forwarded-proto", "expect"}
 CHUNK = 64 * 1024
-SHADOW_BODY_LIMIT = 10 * 1024 * 1024
 DRAIN_LIMIT = 8 * 1024 * 1024  # read and drop an oversized body up to this, then 413
+# >>> stage 4: the media types of the UI files
 CONTENT_TYPES = {
     "html": "text/html",
     "css": "text/css",
@@ -66,6 +56,7 @@ CONTENT_TYPES = {
     "webmanifest": "application/manifest+json",
     "txt": "text/plain",
 }
+# <<< stage 4
 _SANE = re.compile(rt.SANE_REQUEST_ID)
 
 
@@ -77,41 +68,10 @@ class BadRequest(Exception):
     pass
 
 
-class ShadowStats:
-    """Counts of the parallel run, shared by the handler threads."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.matches = 0
-        self.mismatches = 0
-        self.errors = 0
-        self.recent: deque[dict[str, Any]] = deque(maxlen=20)
-
-    def record(self, outcome: str, entry: dict[str, Any] | None = None) -> None:
-        with self._lock:
-            if outcome == "match":
-                self.matches += 1
-            elif outcome == "mismatch":
-                self.mismatches += 1
-                if entry:
-                    self.recent.append(entry)
-            else:
-                self.errors += 1
-
-    def snapshot(self) -> dict[str, Any]:
-        with self._lock:
-            return {
-                "matches": self.matches,
-                "mismatches": self.mismatches,
-                "errors": self.errors,
-                "recent_mismatches": list(self.recent),
-            }
-
-
 class Upstreams:
     def __init__(self, env: dict[str, str] | None = None) -> None:
         self.addr = {name: rt.upstream_hostport(name, env) for name in rt.HTTP_UPSTREAMS}
-        self.ui_dir = rt.ui_dir(env)
+        self.ui_dir = rt.ui_dir(env)  # [stage 4]
 
 
 class RouterServer(ThreadingHTTPServer):
@@ -123,30 +83,21 @@ class RouterServer(ThreadingHTTPServer):
         address: tuple[str, int],
         stage: int,
         *,
-        shadow: bool = False,
+        shadow: bool = False,  # [stage 2]
         env: dict[str, str] | None = None,
         connect_timeout: float = rt.CONNECT_TIMEOUT_S,
         read_timeout: float = rt.READ_TIMEOUT_S,
     ) -> None:
-        self.table = rt.table(stage, shadow=shadow)
+        self.table = rt.table(stage)
+        # >>> stage 2: the parallel run (gateway/shadow.py)
+        if shadow:
+            self.table = rt.parallel_run(stage)
+        self.parallel_run = ParallelRun()
+        # <<< stage 2
         self.upstreams = Upstreams(env)
-        self.stats = ShadowStats()
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         super().__init__(address, Handler)
-
-
-def _media_type(value: str | None) -> str:
-    return (value or "").split(";")[0].strip().lower()
-
-
-def _comparable(status: int, content_type: str | None, body: bytes) -> tuple[Any, ...]:
-    if _media_type(content_type) == "application/json" or body[:1] in (b"{", b"["):
-        try:
-            return (status, _media_type(content_type), json.loads(body or b"null"))
-        except ValueError:
-            pass
-    return (status, _media_type(content_type), body)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -273,13 +224,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def _route(self) -> None:
         path = self.path.split("?", 1)[0]
+        # >>> stage 2: the parallel run's counts
         if path == "/_gateway/shadow" and self.command in ("GET", "HEAD"):
-            snap = self.server.stats.snapshot()
-            snap.update(
-                stage=self.server.table.stage.number, shadow_mode=self.server.table.shadow_mode
-            )
-            self._send_json(200, snap)
+            self._send_json(200, self.server.parallel_run.counts(self.server.table))
             return
+        # <<< stage 2
         upstream, group = self.server.table.resolve(self.command, path)
         if upstream is None:
             self._discard_body()
@@ -292,10 +241,12 @@ class Handler(BaseHTTPRequestHandler):
             self._discard_body()
             self._own(path)
             return
+        # >>> stage 4: the UI files
         if upstream == "ui":
             self._discard_body()
             self._serve_ui(path)
             return
+        # <<< stage 4
         self.upstream_name = upstream
         try:
             body = self._read_body()
@@ -305,11 +256,13 @@ class Handler(BaseHTTPRequestHandler):
         except BadRequest as exc:
             self._send_json(400, {"detail": str(exc)}, close=True)
             return
+        # >>> stage 2: a shadowed read goes to both sides (gateway/shadow.py)
         shadow = self.server.table.shadow_for(self.command, path)
         if shadow:
-            self._proxy_with_shadow(upstream, shadow, body)
-        else:
-            self._proxy(upstream, body)
+            self.server.parallel_run.proxy(self, upstream, shadow, body)
+            return
+        # <<< stage 2
+        self._proxy(upstream, body)
 
     def _discard_body(self) -> None:
         try:
@@ -345,6 +298,7 @@ class Handler(BaseHTTPRequestHandler):
             conn.close()
         return "ok" if status == 200 else f"unavailable: HTTP {status}"
 
+    # >>> stage 4: the UI files
     def _serve_ui(self, path: str) -> None:
         root = self.server.upstreams.ui_dir
         rel = "index.html" if path.endswith("/") else path.lstrip("/")
@@ -364,9 +318,11 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("X-Request-ID", self.request_id)
         self.end_headers()
         if self.command != "HEAD":
-            with Path(target).open("rb") as fh:
+            with target.open("rb") as fh:
                 while chunk := fh.read(CHUNK):
                     self.wfile.write(chunk)
+
+    # <<< stage 4
 
     # -- proxying -----------------------------------------------------------
 
@@ -399,7 +355,7 @@ class Handler(BaseHTTPRequestHandler):
             out.append(("Content-Length", str(len(body))))
         return out
 
-    def _open(
+    def open_upstream(
         self, upstream: str, body: bytes | None, extra: list[tuple[str, str]] | None = None
     ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         """Send the request upstream; raise ConnectionError (-> 503) or
@@ -429,14 +385,14 @@ class Handler(BaseHTTPRequestHandler):
             conn.close()
             raise ConnectionError(str(exc)) from exc
 
-    def _upstream_error(self, exc: Exception) -> None:
+    def upstream_error(self, exc: Exception) -> None:
         up = self.upstream_name
         if isinstance(exc, TimeoutError):
             self._send_json(504, {"detail": "Upstream timed out.", "upstream": up})
         else:
             self._send_json(503, {"detail": "Upstream unavailable.", "upstream": up})
 
-    def _response_headers(self, resp: http.client.HTTPResponse) -> list[tuple[str, str]]:
+    def response_headers(self, resp: http.client.HTTPResponse) -> list[tuple[str, str]]:
         named = {h.strip().lower() for h in (resp.getheader("Connection") or "").split(",")}
         out = []
         for key, value in resp.getheaders():
@@ -449,13 +405,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def _proxy(self, upstream: str, body: bytes | None) -> None:
         try:
-            conn, resp = self._open(upstream, body)
+            conn, resp = self.open_upstream(upstream, body)
         except (ConnectionError, TimeoutError) as exc:
-            self._upstream_error(exc)
+            self.upstream_error(exc)
             return
         try:
             self.send_response_only(resp.status, resp.reason)
-            for key, value in self._response_headers(resp):
+            for key, value in self.response_headers(resp):
                 self.send_header(key, value)
             length = resp.getheader("Content-Length")
             no_body = self.command == "HEAD" or resp.status in (204, 304) or resp.status < 200
@@ -477,112 +433,32 @@ class Handler(BaseHTTPRequestHandler):
         finally:
             conn.close()
 
-    def _fetch(
-        self, upstream: str, body: bytes | None, extra: list[tuple[str, str]] | None = None
-    ) -> tuple[int, str, list[tuple[str, str]], bytes]:
-        conn, resp = self._open(upstream, body, extra)
-        try:
-            data = resp.read(SHADOW_BODY_LIMIT + 1)
-            if len(data) > SHADOW_BODY_LIMIT:
-                raise ConnectionError("response too large to compare")
-            return resp.status, resp.reason, self._response_headers(resp), data
-        except OSError as exc:
-            raise ConnectionError(str(exc)) from exc
-        finally:
-            conn.close()
-
-    def _proxy_with_shadow(self, primary: str, shadow: rt.Shadow, body: bytes | None) -> None:
-        result: dict[str, Any] = {}
-
-        def run_shadow() -> None:
-            started = time.monotonic()
-            try:
-                result["answer"] = self._fetch(shadow.shadow, body, [("X-Gateway-Shadow", "1")])
-            except (ConnectionError, TimeoutError) as exc:
-                result["error"] = f"{type(exc).__name__}: {exc}"
-            result["ms"] = round((time.monotonic() - started) * 1000, 1)
-
-        worker = threading.Thread(target=run_shadow, daemon=True)
-        worker.start()
-        try:
-            status, reason, headers, data = self._fetch(primary, body)
-        except (ConnectionError, TimeoutError) as exc:
-            self._upstream_error(exc)
-            threading.Thread(
-                target=self._compare, args=(worker, result, primary, shadow, None), daemon=True
-            ).start()
-            return
-        self.send_response_only(status, reason)
-        for key, value in headers:
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-        answer = (status, {k.lower(): v for k, v in headers}.get("content-type"), data)
-        threading.Thread(
-            target=self._compare, args=(worker, result, primary, shadow, answer), daemon=True
-        ).start()
-
-    def _compare(
-        self,
-        worker: threading.Thread,
-        result: dict[str, Any],
-        primary: str,
-        shadow: rt.Shadow,
-        answer: tuple[int, str | None, bytes] | None,
-    ) -> None:
-        worker.join(self.server.connect_timeout + self.server.read_timeout + 1)
-        stats = self.server.stats
-        base = {
-            "event": "shadow_mismatch",
-            "request_id": self.request_id,
-            "method": self.command,
-            "path": self.path,
-            "route": shadow.name,
-            "primary": primary,
-            "shadow": shadow.shadow,
-        }
-        if answer is None or "answer" not in result:
-            stats.record("error")
-            entry = {**base, "event": "shadow_error", "error": result.get("error", "primary")}
-            logger.warning(json.dumps(entry))
-            return
-        s_status, _, s_headers, s_data = result["answer"]
-        s_type = {k.lower(): v for k, v in s_headers}.get("content-type")
-        mine = _comparable(*answer)
-        theirs = _comparable(s_status, s_type, s_data)
-        if mine == theirs:
-            stats.record("match")
-            return
-        entry = {
-            **base,
-            "primary_status": answer[0],
-            "shadow_status": s_status,
-            "primary_body": answer[2][:500].decode("utf-8", "replace"),
-            "shadow_body": s_data[:500].decode("utf-8", "replace"),
-        }
-        stats.record("mismatch", entry)
-        logger.warning(json.dumps(entry))
-
 
 def make_server(
     stage: int,
     listen: str = "127.0.0.1:8080",
     *,
-    shadow: bool = False,
+    shadow: bool = False,  # [stage 2]
     env: dict[str, str] | None = None,
     **timeouts: float,
 ) -> RouterServer:
     host, _, port = listen.rpartition(":")
-    return RouterServer((host or "127.0.0.1", int(port)), stage, shadow=shadow, env=env, **timeouts)
+    return RouterServer(
+        (host or "127.0.0.1", int(port)),
+        stage,
+        shadow=shadow,  # [stage 2]
+        env=env,
+        **timeouts,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Serve the gateway route table (no nginx).")
     parser.add_argument("--stage", type=int, default=int(os.environ.get("STAGE", "1")))
     parser.add_argument("--listen", default=os.environ.get("GATEWAY_LISTEN", "127.0.0.1:8080"))
+    # >>> stage 2: the parallel run
     parser.add_argument("--shadow", action="store_true", help="parallel run of shadowed reads")
+    # <<< stage 2
     parser.add_argument("--quiet", action="store_true", help="no access log lines")
     parser.add_argument(
         "--read-timeout", type=float, default=rt.READ_TIMEOUT_S, help="seconds (default 10)"
@@ -595,18 +471,17 @@ def main(argv: list[str] | None = None) -> int:
     rt.validate()
     try:
         server = make_server(
-            args.stage, args.listen, shadow=args.shadow, read_timeout=args.read_timeout
+            args.stage,
+            args.listen,
+            shadow=args.shadow,  # [stage 2]
+            read_timeout=args.read_timeout,
         )
     except ValueError as exc:
         parser.error(str(exc))
     host, port = server.server_address[:2]
-    logger.warning(
-        "gateway dev router: stage %s%s on http://%s:%s/",
-        args.stage,
-        " (shadow mode)" if args.shadow else "",
-        host,
-        port,
-    )
+    serving = f"stage {args.stage}"
+    serving += " (shadow mode)" if args.shadow else ""  # [stage 2]
+    logger.warning("gateway dev router: %s on http://%s:%s/", serving, host, port)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

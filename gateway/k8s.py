@@ -38,6 +38,8 @@ SERVICES = {
     "gateway": ("gateway", 8080),
 }
 GATEWAY_NAME = "blog"  # the Gateway the HTTPRoute attaches to (k8s/overlays/dev)
+# The stage that brings the gateway, and with it this module.
+FIRST_GATEWAY_STAGE = min(n for n, st in rt.STAGES.items() if st.has_gateway)
 INGRESS_CLASS = "nginx"
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
@@ -64,21 +66,25 @@ class Translation:
 
 TRANSLATIONS: dict[str, Translation] = {
     rt.INTERNAL: Translation((("PathPrefix", "/internal"),), True),
-    rt.POSTS_ANY: Translation((("PathPrefix", "/api/posts"),), True),
-    rt.API_DOCS: Translation((("PathPrefix", "/api/schema"), ("PathPrefix", "/api/docs")), True),
-    rt.STATIC_ASSETS: Translation(
-        (("PathPrefix", "/static"),), True, minus=("/static", "/static/")
-    ),
+    # >>> stage 2: the comments of a post
     rt.COMMENTS_OF_POST: Translation(
         (("PathPrefix", "/api/posts"),),
         False,
         f"{rt.COMMENTS_OF_POST}: the post id is a wildcard segment; {NGINX_ONLY}",
+    ),
+    # <<< stage 2
+    # >>> stage 4: the posts service's routes, and the UI
+    rt.POSTS_ANY: Translation((("PathPrefix", "/api/posts"),), True),
+    rt.API_DOCS: Translation((("PathPrefix", "/api/schema"), ("PathPrefix", "/api/docs")), True),
+    rt.STATIC_ASSETS: Translation(
+        (("PathPrefix", "/static"),), True, minus=("/static", "/static/")
     ),
     rt.UI_FILES: Translation(
         (("PathPrefix", "/"),),
         False,
         f"{rt.UI_FILES}: any file name at the root; {NGINX_ONLY}",
     ),
+    # <<< stage 4
 }
 
 
@@ -208,10 +214,12 @@ def check(stage: int) -> None:
 
 def _header(stage: int, what: str) -> list[str]:
     st = rt.stage(stage)
-    lines = [
-        "# Rendered by `python -m gateway.k8s --write` from gateway/routes.py. Do not edit.",
-        f"# Stage {stage} ({st.name}): {what}.",
-    ]
+    rendered = "# Rendered by `python -m gateway.k8s --write` from gateway/routes.py. Do not edit."
+    if not st.has_gateway:
+        # A stage without a gateway is in the stage trees before this module:
+        # a stage marker cuts the line out of them (stages/markers.py).
+        rendered += "  # [stage " + str(FIRST_GATEWAY_STAGE) + "]"
+    lines = [rendered, f"# Stage {stage} ({st.name}): {what}."]
     if st.has_gateway:
         lines += [
             "# Exact and PathPrefix matches only. A route they cannot express exactly goes",

@@ -1,6 +1,6 @@
 """Render a stage of the route table (gateway/routes.py) to a complete nginx.conf.
 
-    python -m gateway.render --stage 2 --out /tmp/gw/nginx.conf --listen 127.0.0.1:8080 [--shadow]
+    python -m gateway.render --stage 1 --out /tmp/gw/nginx.conf --listen 127.0.0.1:8080
     nginx -p /tmp/gw -c /tmp/gw/nginx.conf      # pid, logs and temp files live under -p
 
 Relative paths in the output (pid, logs, temp folders) resolve against nginx's
@@ -76,7 +76,7 @@ def _own_location(route: rt.Route) -> str:
     if route.name == "internal":
         status, body = 404, {"detail": "Not found."}
     elif route.name == "readyz":
-        # nginx cannot probe its upstreams itself; each service has its own
+        # nginx cannot probe its upstreams itself; each upstream has its own
         # /readyz. The dev router's /readyz does check the upstreams.
         body = {"status": "ok", "checks": {"gateway": "ok"}}
     return (
@@ -87,6 +87,7 @@ def _own_location(route: rt.Route) -> str:
     )
 
 
+# >>> stage 4: the UI files, served by the gateway
 def _ui_location(group: rt.Group, ui_root: str) -> str:
     methods = group.routes[0].methods or frozenset({"GET", "HEAD"})
     return (
@@ -98,6 +99,7 @@ def _ui_location(group: rt.Group, ui_root: str) -> str:
         "        try_files $uri $uri/index.html =404;\n"
         "    }\n"
     )
+    # <<< stage 4
 
 
 def _proxy_location(head: str, group: rt.Group | None, default: str | None, common: str) -> str:
@@ -115,9 +117,11 @@ def _proxy_location(head: str, group: rt.Group | None, default: str | None, comm
                     f"        if ($request_method ~ {rx}) {{ set $gw_upstream {route.upstream}; }}"
                 )
     lines.append("        if ($gw_upstream = none) { return 405; }")
+    # >>> stage 2: a parallel run's reads are mirrored to the new owner
     if group and group.shadow:
         lines.append(f"        mirror /_gw_mirror/{group.shadow.shadow};")
         lines.append("        mirror_request_body off;")
+    # <<< stage 2
     lines.append("        proxy_hide_header X-Request-ID;")
     lines.append("        add_header X-Request-ID $gw_request_id always;")
     lines.append(common.rstrip("\n"))
@@ -126,6 +130,7 @@ def _proxy_location(head: str, group: rt.Group | None, default: str | None, comm
     return "\n".join(lines) + "\n"
 
 
+# >>> stage 2: the parallel run's copy, sent by nginx's mirror
 def _mirror_location(shadow: rt.Shadow, common: str, shadow_log: str) -> str:
     methods = _q(_methods_regex(shadow.methods))
     return (
@@ -142,13 +147,14 @@ def _mirror_location(shadow: rt.Shadow, common: str, shadow_log: str) -> str:
         f"        proxy_pass http://gw_{shadow.shadow}$request_uri;\n"
         "    }\n"
     )
+    # <<< stage 2
 
 
 def render(
     stage: int,
     *,
     listen: str = "127.0.0.1:8080",
-    shadow: bool = False,
+    shadow: bool = False,  # [stage 2]
     env: dict[str, str] | None = None,
     connect_timeout: float = rt.CONNECT_TIMEOUT_S,
     read_timeout: float = rt.READ_TIMEOUT_S,
@@ -157,18 +163,20 @@ def render(
     """The nginx.conf of `stage`. `std_logs`: logs to stdout/stderr instead of files
     under the prefix (containers: the prefix then only holds the pid and temp folders,
     and can be an empty writable folder such as /tmp)."""
-    tbl = rt.table(stage, shadow=shadow)
-    error_log, access_log, shadow_log = (
-        ("stderr", "/dev/stdout", "/dev/stdout")
-        if std_logs
-        else ("error.log", "access.log", "shadow.log")
-    )
+    tbl = rt.table(stage)
+    command = f"python -m gateway.render --stage {stage}"
+    # >>> stage 2: the parallel run (nginx mirror), its shadow's answers logged
+    if shadow:
+        tbl = rt.parallel_run(stage)
+        command += " --shadow"
+    shadow_log = "/dev/stdout" if std_logs else "shadow.log"
+    # <<< stage 2
+    error_log, access_log = ("stderr", "/dev/stdout") if std_logs else ("error.log", "access.log")
     common = PROXY_COMMON.format(connect=int(connect_timeout * 1000), read=int(read_timeout * 1000))
-    ui_root = str(rt.ui_dir(env))
+    ui_root = str(rt.ui_dir(env))  # [stage 4]
     out: list[str] = []
     out.append(
-        f"# Rendered by `python -m gateway.render --stage {stage}"
-        f"{' --shadow' if shadow else ''}` from gateway/routes.py. Do not edit.\n"
+        f"# Rendered by `{command}` from gateway/routes.py. Do not edit.\n"
         f"# Stage {stage} ({tbl.stage.name}).\n"
         f"# Run: nginx -p DIR -c THIS_FILE  (pid, temp{'' if std_logs else ', logs'} under DIR)\n"
         "worker_processes 1;\n"
@@ -183,6 +191,9 @@ def render(
         "    fastcgi_temp_path tmp_fastcgi;\n"
         "    uwsgi_temp_path tmp_uwsgi;\n"
         "    scgi_temp_path tmp_scgi;\n"
+    )
+    # >>> stage 4: the media types of the UI files
+    out.append(
         "    types {\n"
         "        text/html html;\n"
         "        text/css css;\n"
@@ -194,6 +205,9 @@ def render(
         "        application/manifest+json webmanifest;\n"
         "        text/plain txt;\n"
         "    }\n"
+    )
+    # <<< stage 4
+    out.append(
         "    default_type application/octet-stream;\n"
         "    server_tokens off;\n"
         "    sendfile on;\n"
@@ -207,12 +221,15 @@ def render(
         "    log_format gw_main '$remote_addr [$time_local] \"$request\" $status '\n"
         "                       'up=$upstream_addr up_status=$upstream_status '\n"
         "                       'rt=$request_time rid=$gw_request_id';\n"
+    )
+    # >>> stage 2: the log of the parallel run's copies
+    out.append(
         "    log_format gw_shadow 'shadow rid=$gw_request_id \"$request\" '\n"
         "                         'up=$upstream_addr up_status=$upstream_status '\n"
         "                         'rt=$upstream_response_time';\n"
-        f"    access_log {access_log} gw_main;\n"
-        "\n"
     )
+    # <<< stage 2
+    out.append(f"    access_log {access_log} gw_main;\n\n")
     for name in tbl.upstreams():
         host, port = rt.upstream_hostport(name, env)
         out.append(
@@ -255,20 +272,24 @@ def render(
                 + f"        return {code} {_json(body)};\n"
                 "    }\n"
             )
-    mirrored: set[str] = set()
+    mirrored: set[str] = set()  # [stage 2]
     for group in tbl.groups:
         ups = {r.upstream for r in group.routes}
         if ups == {"gateway"}:
-            for route in group.routes[:1]:
-                server_body.append(_own_location(route))
-        elif ups == {"ui"}:
+            server_body.append(_own_location(group.routes[0]))
+            continue
+        # >>> stage 4: the UI files
+        if ups == {"ui"}:
             server_body.append(_ui_location(group, ui_root))
-        else:
-            head = _location_head(group.match, group.pattern)
-            server_body.append(_proxy_location(head, group, tbl.default, common))
-            if group.shadow and group.shadow.shadow not in mirrored:
-                mirrored.add(group.shadow.shadow)
-                server_body.append(_mirror_location(group.shadow, common, shadow_log))
+            continue
+        # <<< stage 4
+        head = _location_head(group.match, group.pattern)
+        server_body.append(_proxy_location(head, group, tbl.default, common))
+        # >>> stage 2: one mirror location per new owner
+        if group.shadow and group.shadow.shadow not in mirrored:
+            mirrored.add(group.shadow.shadow)
+            server_body.append(_mirror_location(group.shadow, common, shadow_log))
+        # <<< stage 2
     if tbl.default:
         server_body.append(_proxy_location("location /", None, tbl.default, common))
     else:
@@ -284,7 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage", type=int, default=int(os.environ.get("STAGE", "1")))
     parser.add_argument("--out", help="write here instead of stdout")
     parser.add_argument("--listen", default=os.environ.get("GATEWAY_LISTEN", "127.0.0.1:8080"))
+    # >>> stage 2: the parallel run
     parser.add_argument("--shadow", action="store_true", help="parallel run (nginx mirror)")
+    # <<< stage 2
     parser.add_argument(
         "--std-logs",
         action="store_true",
@@ -299,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         text = render(
             args.stage,
             listen=args.listen,
-            shadow=args.shadow,
+            shadow=args.shadow,  # [stage 2]
             read_timeout=args.read_timeout,
             std_logs=args.std_logs,
         )

@@ -1,5 +1,5 @@
 """The strangler-fig route table: which upstream answers which request, at
-every stage (0-4), as data.
+every stage, as data.
 
 Both renderings read this one table: ``gateway.render`` turns it into an
 nginx.conf, ``gateway.devrouter`` serves it in pure Python on the embedded
@@ -16,17 +16,18 @@ profile. Matching semantics are nginx's, so that both agree:
 Constraint (checked by ``validate``): the groups of a stage do not overlap on
 the contract's paths, so "first group" and "only group" are the same thing.
 
-Upstream names: ``monolith``, ``posts``, ``comments`` (HTTP servers whose
-address comes from ``MONOLITH_URL``, ``POSTS_URL``, ``COMMENTS_URL``), ``ui``
-(the static files of ``web/``, folder from ``UI_DIR``) and ``gateway``
-(answered by the gateway itself: ``/healthz``, ``/readyz``).
+Upstreams (``UPSTREAMS``) are the HTTP servers of ``HTTP_UPSTREAMS``, each at
+the address of its ``UPSTREAM_ENV`` variable, and ``gateway``: answered by the
+gateway itself (``/healthz``, ``/readyz``, a JSON 404 for ``/internal``).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
-from dataclasses import dataclass, field
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -34,15 +35,25 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 ANY: frozenset[str] | None = None  # a route that takes every method
 
-HTTP_UPSTREAMS = ("monolith", "posts", "comments")
-UPSTREAMS = (*HTTP_UPSTREAMS, "ui", "gateway")
+HTTP_UPSTREAMS = (
+    "monolith",  # the Django monolith
+    "posts",  # [stage 4]
+    "comments",  # [stage 2]
+)
+UPSTREAMS = (
+    *HTTP_UPSTREAMS,
+    "ui",  # [stage 4]
+    "gateway",
+)
 
 UPSTREAM_ENV = {
     "monolith": ("MONOLITH_URL", "http://127.0.0.1:8000"),
-    "posts": ("POSTS_URL", "http://127.0.0.1:8001"),
-    "comments": ("COMMENTS_URL", "http://127.0.0.1:8002"),
+    "posts": ("POSTS_URL", "http://127.0.0.1:8001"),  # [stage 4]
+    "comments": ("COMMENTS_URL", "http://127.0.0.1:8002"),  # [stage 2]
 }
+# >>> stage 4: the upstream ui: the static files of web/, served by the gateway
 UI_DIR_ENV = ("UI_DIR", str(REPO_ROOT / "web"))
+# <<< stage 4
 
 # Request ids accepted from clients; anything else is replaced by a fresh one.
 # Same rule as monolith/core/requestid.py (and usable as a PCRE in nginx).
@@ -52,14 +63,17 @@ MAX_BODY_BYTES = 1024 * 1024  # nginx: client_max_body_size 1m
 CONNECT_TIMEOUT_S = 1.0
 READ_TIMEOUT_S = 10.0
 
-# Path patterns of the contract, shared by the stages. Any id segment is
-# accepted: the services answer 404 for a malformed id, and a trailing slash
-# is optional (no redirect; the services answer both forms).
-COMMENTS_OF_POST = r"^/api/posts/[^/]+/comments/?$"
+# Path patterns of the contract's routes, named once for the stages' tables
+# and for their Kubernetes translations (gateway/k8s.py). Any id segment is
+# accepted: the upstreams answer 404 for a malformed id, and a trailing slash
+# is optional (no redirect; both forms are answered).
+COMMENTS_OF_POST = r"^/api/posts/[^/]+/comments/?$"  # [stage 2]
+# >>> stage 4: the posts service's routes, and the UI served by the gateway
 POSTS_ANY = r"^/api/posts(/.*)?$"
 API_DOCS = r"^/api/(schema|docs)(/.*)?$"
 STATIC_ASSETS = r"^/static/.+$"
 UI_FILES = r"^/[^/]+\.(html|js|css|svg|ico|png|webmanifest|map|txt)$"
+# <<< stage 4
 
 
 @dataclass(frozen=True)
@@ -79,6 +93,7 @@ class Route:
         return self.methods is None or method.upper() in self.methods
 
 
+# >>> stage 2: the parallel run of a read route being moved
 @dataclass(frozen=True)
 class Shadow:
     """Parallel run of a read route being moved: ``primary`` (the old owner)
@@ -93,16 +108,30 @@ class Shadow:
     name: str = ""
 
 
+# <<< stage 2
 @dataclass(frozen=True)
 class Stage:
     number: int
     name: str
     routes: tuple[Route, ...]
     default: str | None  # upstream for unmatched requests; None: JSON 404
-    shadows: tuple[Shadow, ...] = field(default_factory=tuple)
+    shadows: tuple[Shadow, ...] = ()  # [stage 2]
     has_gateway: bool = True
 
 
+# Routes under /internal/ are for the components behind the gateway to call
+# each other, inside the cluster: the gateway answers them with a JSON 404
+# itself, at every stage, rather than let a default route forward them.
+INTERNAL = r"^/internal(/.*)?$"
+
+_GATEWAY_OWN = (
+    Route(ANY, "exact", "/healthz", "gateway", "healthz"),
+    Route(ANY, "exact", "/readyz", "gateway", "readyz"),
+    Route(ANY, "regex", INTERNAL, "gateway", "internal"),
+)
+
+
+# >>> stage 2: the comment routes move to the comments service, their reads with a parallel run
 def _methods(*names: str) -> frozenset[str]:
     found = {n.upper() for n in names}
     if "GET" in found:
@@ -112,26 +141,16 @@ def _methods(*names: str) -> frozenset[str]:
 
 GET = _methods("GET")
 GET_POST = _methods("GET", "POST")
-
-# The services' /internal/ routes (post lookups, comment counts) are for each
-# other, inside the cluster: the gateway answers them with a JSON 404 itself,
-# at every stage, rather than let a default route forward them.
-INTERNAL = r"^/internal(/.*)?$"
-
-_GATEWAY_OWN = (
-    Route(ANY, "exact", "/healthz", "gateway", "healthz"),
-    Route(ANY, "exact", "/readyz", "gateway", "readyz"),
-    Route(ANY, "regex", INTERNAL, "gateway", "internal"),
-)
-
 _COMMENTS_MOVED = (Route(GET_POST, "regex", COMMENTS_OF_POST, "comments", "comments-of-post"),)
 _COMMENTS_PARALLEL_RUN = (
     Shadow(GET, "regex", COMMENTS_OF_POST, "monolith", "comments", "comments-of-post"),
 )
+# <<< stage 2
 
 STAGES: dict[int, Stage] = {
     0: Stage(0, "monolith", (), None, has_gateway=False),
     1: Stage(1, "facade", _GATEWAY_OWN, "monolith"),
+    # >>> stage 2: comments extracted
     2: Stage(
         2,
         "comments-extracted",
@@ -139,7 +158,11 @@ STAGES: dict[int, Stage] = {
         "monolith",
         _COMMENTS_PARALLEL_RUN,
     ),
+    # <<< stage 2
+    # >>> stage 3: events (the same routes)
     3: Stage(3, "events", (*_GATEWAY_OWN, *_COMMENTS_MOVED), "monolith", _COMMENTS_PARALLEL_RUN),
+    # <<< stage 3
+    # >>> stage 4: microservices (the monolith leaves the path; the gateway serves the UI)
     4: Stage(
         4,
         "microservices",
@@ -156,6 +179,7 @@ STAGES: dict[int, Stage] = {
         None,
         (Shadow(GET, "regex", POSTS_ANY, "monolith", "posts", "posts"),),
     ),
+    # <<< stage 4
 }
 
 
@@ -167,7 +191,7 @@ class Group:
     pattern: str
     routes: tuple[Route, ...]
     fallback: str | None  # for a method no route of the group takes
-    shadow: Shadow | None = None
+    shadow: Shadow | None = None  # [stage 2]
 
     def upstream_for(self, method: str) -> str | None:
         for route in self.routes:
@@ -184,7 +208,7 @@ class Table:
     stage: Stage
     groups: tuple[Group, ...]  # exact groups first, then regex groups in order
     default: str | None
-    shadow_mode: bool
+    shadow_mode: bool = False  # [stage 2]
 
     def resolve(self, method: str, path: str) -> tuple[str | None, Group | None]:
         """(upstream, group) for a request; upstream None means: answer 405
@@ -194,6 +218,7 @@ class Table:
                 return group.upstream_for(method), group
         return self.default, None
 
+    # >>> stage 2: the parallel run
     def shadow_for(self, method: str, path: str) -> Shadow | None:
         if not self.shadow_mode:
             return None
@@ -202,13 +227,16 @@ class Table:
             return group.shadow
         return None
 
+    # <<< stage 2
     def upstreams(self) -> list[str]:
-        """HTTP upstreams the stage may send requests to (shadows included)."""
+        """HTTP upstreams the stage may send requests to."""
         used = {r.upstream for g in self.groups for r in g.routes}
         used |= {self.default} if self.default else set()
+        # >>> stage 2: a parallel run sends to both sides
         for g in self.groups:
             if g.shadow:
                 used |= {g.shadow.primary, g.shadow.shadow}
+        # <<< stage 2
         return [u for u in HTTP_UPSTREAMS if u in used]
 
 
@@ -218,13 +246,41 @@ def stage(number: int) -> Stage:
     return STAGES[number]
 
 
-def table(number: int, *, shadow: bool = False) -> Table:
-    """The compiled table of a stage; with ``shadow``, the stage's shadow
-    entries take over their methods (primary answers, shadow gets a copy)."""
+def table(number: int) -> Table:
+    """The compiled table of a stage."""
+    st = _with_gateway(number)
+    return _compile(st, st.routes)
+
+
+def _with_gateway(number: int) -> Stage:
     st = stage(number)
     if not st.has_gateway:
         raise ValueError("stage 0 has no gateway: clients talk to the monolith directly")
-    pending = list(st.shadows) if shadow else []
+    return st
+
+
+def _compile(st: Stage, routes: tuple[Route, ...]) -> Table:
+    """Groups ``routes`` by (match, pattern): exact groups first, then the
+    regex groups in the order of their first route."""
+    keys: list[tuple[str, str]] = []
+    members: dict[tuple[str, str], list[Route]] = {}
+    for route in routes:
+        key = (route.match, route.pattern)
+        if key not in members:
+            keys.append(key)
+            members[key] = []
+        members[key].append(route)
+    groups = [Group(m, p, tuple(members[(m, p)]), st.default) for m, p in keys]
+    groups.sort(key=lambda g: g.match != "exact")  # stable: regex order kept
+    return Table(st, tuple(groups), st.default)
+
+
+# >>> stage 2: the table of a parallel run
+def parallel_run(number: int) -> Table:
+    """The compiled table of a stage in shadow mode: the stage's shadow entries
+    take over their methods (primary answers, shadow gets a copy)."""
+    st = _with_gateway(number)
+    pending = list(st.shadows)
     routes: list[Route] = []
     for route in st.routes:
         # A shadow entry goes just before the first route of its pattern, so
@@ -234,20 +290,15 @@ def table(number: int, *, shadow: bool = False) -> Table:
             pending.remove(s)
         routes.append(route)
     routes += [Route(s.methods, s.match, s.pattern, s.primary, s.name) for s in pending]
-    keys: list[tuple[str, str]] = []
-    members: dict[tuple[str, str], list[Route]] = {}
-    for route in routes:
-        key = (route.match, route.pattern)
-        if key not in members:
-            keys.append(key)
-            members[key] = []
-        members[key].append(route)
-    shadows = {(s.match, s.pattern): s for s in st.shadows} if shadow else {}
-    groups = [Group(m, p, tuple(members[(m, p)]), st.default, shadows.get((m, p))) for m, p in keys]
-    groups.sort(key=lambda g: g.match != "exact")  # stable: regex order kept
-    return Table(st, tuple(groups), st.default, shadow)
+    shadows = {(s.match, s.pattern): s for s in st.shadows}
+    groups = [
+        Group(g.match, g.pattern, g.routes, g.fallback, shadows.get((g.match, g.pattern)))
+        for g in _compile(st, tuple(routes)).groups
+    ]
+    return Table(st, tuple(groups), st.default, shadow_mode=True)
 
 
+# <<< stage 2
 def upstream_url(name: str, env: dict[str, str] | None = None) -> str:
     env = os.environ if env is None else env
     var, default = UPSTREAM_ENV[name]
@@ -261,12 +312,14 @@ def upstream_hostport(name: str, env: dict[str, str] | None = None) -> tuple[str
     return url.hostname, url.port or 80
 
 
+# >>> stage 4: the UI files, served by the gateway
 def ui_dir(env: dict[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     var, default = UI_DIR_ENV
     return Path(env.get(var) or default).resolve()
 
 
+# <<< stage 4
 # Requests of the public contract (and the UI), used to check the table.
 CONTRACT_SAMPLES = (
     ("GET", "/api/posts/"),
@@ -294,12 +347,15 @@ def validate() -> None:
     for number, st in STAGES.items():
         if not st.has_gateway:
             continue
-        for shadow in (False, True):
-            tbl = table(number, shadow=shadow)
+        tables = [table(number)]
+        tables.append(parallel_run(number))  # [stage 2]
+        for tbl in tables:
             for g in tbl.groups:
+                # >>> stage 4: the UI files
                 ups = {r.upstream for r in g.routes}
                 if "ui" in ups and len(ups | ({g.fallback} if g.fallback else set())) > 1:
                     raise ValueError(f"stage {number}: {g.pattern} mixes ui with proxying")
+                # <<< stage 4
                 for r in g.routes:
                     if r.upstream not in UPSTREAMS:
                         raise ValueError(f"stage {number}: unknown upstream {r.upstream!r}")
@@ -317,29 +373,52 @@ def validate() -> None:
                     )
 
 
-def describe(number: int, *, shadow: bool = False) -> str:
+def describe(number: int) -> str:
     """The stage's table as text (``python -m gateway.routes --stage N``)."""
     st = stage(number)
     if not st.has_gateway:
         return f"stage {number} ({st.name}): no gateway, clients -> monolith\n"
-    tbl = table(number, shadow=shadow)
-    lines = [f"stage {number} ({st.name}){' shadow mode' if shadow else ''}:"]
+    return _text(table(number), f"stage {number} ({st.name}):")
+
+
+# >>> stage 2: the table of a parallel run as text
+def describe_parallel_run(number: int) -> str:
+    """The stage's table in shadow mode (``python -m gateway.routes --stage N --shadow``)."""
+    st = stage(number)
+    if not st.has_gateway:
+        return describe(number)
+    return _text(parallel_run(number), f"stage {number} ({st.name}) shadow mode:")
+
+
+# <<< stage 2
+def _text(tbl: Table, title: str) -> str:
+    lines = [title]
     for g in tbl.groups:
         for r in g.routes:
             methods = "ANY" if r.methods is None else ",".join(sorted(r.methods))
             lines.append(f"  {methods:<14} {r.match:<5} {r.pattern:<34} -> {r.upstream}")
+        # >>> stage 2: where a parallel run sends its copy
         if g.shadow:
             lines.append(f"  {'':<14} {'':<5} {'':<34}    mirror -> {g.shadow.shadow}")
+        # <<< stage 2
     lines.append(f"  {'ANY':<14} {'*':<5} {'(anything else)':<34} -> {tbl.default or '404'}")
     return "\n".join(lines) + "\n"
 
 
-if __name__ == "__main__":
-    import argparse
-
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Print the gateway route table of a stage.")
     parser.add_argument("--stage", type=int, default=int(os.environ.get("STAGE", "1")))
-    parser.add_argument("--shadow", action="store_true")
-    args = parser.parse_args()
+    parser.add_argument("--shadow", action="store_true")  # [stage 2]
+    args = parser.parse_args(argv)
     validate()
-    print(describe(args.stage, shadow=args.shadow), end="")
+    # >>> stage 2: the parallel run's table
+    if args.shadow:
+        sys.stdout.write(describe_parallel_run(args.stage))
+        return 0
+    # <<< stage 2
+    sys.stdout.write(describe(args.stage))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

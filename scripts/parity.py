@@ -1,7 +1,7 @@
 """`make parity`: the contract suite and the browser test, unchanged, against
 every stage and mode of the stage table (stages/table.py), on the real
-profile (PostgreSQL, RabbitMQ) and, where the table asks for it, on the
-embedded one (SQLite files, the filesystem:// broker); prints a table of
+profile (PostgreSQL and the real servers) and, where the table asks for it,
+on the embedded one (SQLite files and what `make up` runs); prints a table of
 passed/failed and exits non-zero if any run failed.
 
     python scripts/parity.py                 # every combination

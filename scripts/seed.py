@@ -1,8 +1,7 @@
-"""`make seed`: the demo data set in the monolith and, beside a running
-`STAGE=N make up` whose data lives elsewhere, in that stage's stores too,
-through the same data migrations a real move uses (the stage table says
-which: ``Stage.data_migration``), then the counters the stage keeps from
-events, filled once from what is there.
+"""`make seed`: the demo data set in the monolith, and in the stores of the
+stage `make up` runs (what a stage keeps elsewhere is filled the way a real
+move fills it: the stage table's data migrations, then what the stage
+derives from the data).
 
     python scripts/seed.py [--stage N] [seed arguments...]
 """

@@ -286,6 +286,8 @@ def stage_trees(
                 except markers.MarkerError as exc:
                     raise HistoryError(str(exc)) from None
                 files.append(File(path, entry.mode, cut.encode(), None))
+            elif entry.blob is None:  # the work tree: no object yet
+                files.append(File(path, entry.mode, entry.read(), None))
             else:
                 files.append(File(path, entry.mode, None, entry.blob))
         check_tree(number, files, source)

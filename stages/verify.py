@@ -12,7 +12,11 @@ deterministic, and every stage's tree is that stage and runs.
 3. **Each tree runs.** For each stage but the last (whose tree is the
    checked-out commit's, tested by `make test` and `make parity`), in its own
    folder and a virtualenv holding only that tree's requirements: `make
-   lint`, `make test-fast`, and the contract suite against that stage.
+   lint`, `make test-fast`, the contract suite against that stage, and
+   `make up` (the embedded profile, on free ports and a data folder of its
+   own) serving the stage: every process up, the post list answered where
+   the stage serves it, then stopped. The last stage's `make up` is tried
+   from the checked-out commit itself.
 
     python -m stages.verify                      # everything (what CI runs)
     python -m stages.verify --stages 0,2         # step 3 for these stages only
@@ -25,12 +29,18 @@ Prints each phase's time; exits non-zero on the first failing check.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
+import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 from stages import history, markers
@@ -98,7 +108,27 @@ def build_twice(workdir: Path, table) -> Path:
     ):
         raise CheckFailed(f"{names[-1]}'s tree is not the commit's own")
     done(started, f"{len(names)} tags, the same SHAs in every build")
+    check_step_table(clone, table, names)
     return clone
+
+
+def check_step_table(clone: Path, table, names: list[str]) -> None:
+    """The README's table of steps is the one this history gives."""
+    from stages import readme
+
+    built = [
+        history.Built(n, name, git(clone, "rev-parse", name), "")
+        for n, name in zip(sorted(table.STAGES), names, strict=True)
+    ]
+    wanted = readme.step_table(table, history.step_stats(history.Git(clone), built, table))
+    text = (clone / "README.md").read_text()
+    found = re.search(r"<!-- >>> generated: step-table -->\n(.*?)<!-- <<< generated", text, re.S)
+    if found is None or found.group(1) != wanted:
+        raise CheckFailed(
+            "README.md's table of steps is not this history's: paste the output of "
+            "`python -m stages.history --stats` between its step-table markers:\n" + wanted
+        )
+    print("    README.md's table of steps matches the history")
 
 
 # --- 2. nothing later -----------------------------------------------------------------
@@ -185,13 +215,122 @@ def check_tree_runs(number: int, tree: Path, venv: Path, table) -> None:
         {**env, **contract_env},
     )
     done(started)
+    check_make_up(number, tree, venv, table)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def check_make_up(number: int, tree: Path, venv: Path, table, deadline_s: float = 120) -> None:
+    """`make up` in ``tree`` serves stage ``number``: the post list answers on
+    the monolith's port and, where the stage has a gateway, on the gateway's.
+    Then the whole process group is stopped."""
+    started = phase(f"Stage {number}: make up (embedded profile)")
+    ports = {spec.port_env: free_port() for spec in table.APPS.values()}
+    ports["GATEWAY_PORT"] = free_port()  # [stage 1]
+    ports["MONGO_PORT"] = free_port()  # [stage 2]
+    data = Path(tempfile.mkdtemp(prefix=f"stage-{number}-data-"))
+    env = {
+        **os.environ,
+        **{k: str(v) for k, v in ports.items()},
+        "DATA_DIR": str(data),
+        "STAGE": str(number),
+    }
+    for name in ("MODE", "DATABASE_URL"):
+        env.pop(name, None)
+    # >>> stage 3: the embedded profile's folder broker, both seams as the stage says
+    for name in ("BROKER_URL", "POST_LOOKUP", "COMMENT_COUNTS"):
+        env.pop(name, None)
+    # <<< stage 3
+    log = data / "make-up.log"
+    urls = [f"http://127.0.0.1:{ports['MONOLITH_PORT']}/api/posts/"]
+    if table.topology(number).has_gateway:  # [stage 1]
+        urls.append(f"http://127.0.0.1:{ports['GATEWAY_PORT']}/api/posts/")  # [stage 1]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            ["make", "up", f"VENV={venv}"], cwd=tree, env=env, stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        waiting = list(urls)
+        deadline = time.monotonic() + deadline_s
+        while waiting and time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise CheckFailed(f"stage {number}: make up exited:\n{_tail(log)}")
+            waiting = [url for url in waiting if not _answers(url)]
+            time.sleep(0.5)
+        if waiting:
+            raise CheckFailed(f"stage {number}: no answer from {waiting}:\n{_tail(log)}")
+        _write_and_read(urls[-1], number, log)
+    finally:
+        _stop_group(process)
+        shutil.rmtree(data, ignore_errors=True)
+    done(started, f"the post list answered at {', '.join(urls)}; a post written, its comments read")
+
+
+def _write_and_read(posts_url: str, number: int, log: Path) -> None:
+    """A post written, and its comments read, where the stage serves them."""
+    request = urllib.request.Request(  # noqa: S310 - loopback
+        posts_url,
+        data=json.dumps({"title": "stage check", "body": "make up"}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            post = json.loads(response.read())
+        with urllib.request.urlopen(f"{posts_url}{post['id']}/comments/", timeout=10) as response:  # noqa: S310
+            if response.status != 200:
+                raise OSError(f"HTTP {response.status}")
+    except (OSError, ValueError, KeyError) as exc:
+        raise CheckFailed(
+            f"stage {number}: make up's stage did not serve a write: {exc}\n{_tail(log)}"
+        ) from None
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"(no log: {exc})"
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    """Ctrl-C for honcho's group (it stops its children), then a kill if need be."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # anything left behind
 
 
 def export_stage(source, table, number: int, target: Path) -> None:
+    """Stage ``number``'s tree of the work tree into ``target``, its files
+    dated like a checkout of a tag (older than the virtualenv, so that make
+    does not take them for newer requirements)."""
     from stages import readme
 
     trees = history.stage_trees(source, table, renderers=readme.renderers(table))
     history.export(trees[number], source, target)
+    date = int(git(ROOT, "show", "-s", "--format=%ct", source.commit))
+    for path in target.rglob("*"):
+        if not path.is_symlink():
+            os.utime(path, (date, date))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -258,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
                     ).stdout
                     subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
                 check_tree_runs(number, tree, venv, table)
+            if newest not in chosen and not args.stages:
+                check_make_up(newest, ROOT, Path(sys.executable).parents[1], table)
     except (CheckFailed, history.HistoryError, markers.MarkerError) as exc:
         print(f"\nstage-check: FAILED: {exc}", file=sys.stderr)
         return 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -12,6 +12,14 @@ from gateway import routes as rt
 from .fakes import IMPLEMENTATIONS, FakeUpstream, nginx_available
 
 KINDS = sorted(IMPLEMENTATIONS)
+# The stages with a gateway (stage 0 has none).
+GATEWAY_STAGES = [n for n, st in rt.STAGES.items() if st.has_gateway]
+# The stages on which the tests of what every gateway does (headers, request
+# ids, bodies, errors) run: the monolith is their default upstream.
+FACADE_STAGES = [
+    1,
+    2,  # [stage 2]
+]
 
 
 def need(kind: str) -> None:
@@ -32,7 +40,7 @@ def fakes() -> Iterator[dict[str, FakeUpstream]]:
 @pytest.fixture(scope="module")
 def fake_env(fakes: dict[str, FakeUpstream]) -> dict[str, str]:
     env = {rt.UPSTREAM_ENV[name][0]: fake.url for name, fake in fakes.items()}
-    env[rt.UI_DIR_ENV[0]] = str(rt.REPO_ROOT / "web")
+    env[rt.UI_DIR_ENV[0]] = str(rt.REPO_ROOT / "web")  # [stage 4]
     return env
 
 
@@ -54,21 +62,45 @@ def start_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         gw.stop()
 
 
-@pytest.fixture(scope="module", params=KINDS)
-def gw2(request: pytest.FixtureRequest, fake_env, tmp_path_factory) -> Iterator[Any]:
+@pytest.fixture(scope="module")
+def gateways(fake_env, tmp_path_factory) -> Iterator[Callable[[str, int], Any]]:
+    """gateways(kind, stage) -> that stage's gateway in front of the fakes,
+    started on first use and stopped at the end of the module."""
+    started: dict[tuple[str, int], Any] = {}
+
+    def get(kind: str, stage: int) -> Any:
+        if (kind, stage) not in started:
+            need(kind)
+            folder = tmp_path_factory.mktemp(f"gw{stage}-{kind}")
+            started[(kind, stage)] = IMPLEMENTATIONS[kind](folder, stage, fake_env)
+        return started[(kind, stage)]
+
+    yield get
+    for gw in started.values():
+        gw.stop()
+
+
+@pytest.fixture(
+    params=[(kind, stage) for stage in FACADE_STAGES for kind in KINDS],
+    ids=lambda param: f"{param[0]}-stage{param[1]}",
+)
+def gw(request: pytest.FixtureRequest, gateways) -> Any:
+    """A stage of FACADE_STAGES in front of the fakes, once per implementation."""
+    kind, stage = request.param
+    return gateways(kind, stage)
+
+
+# >>> stage 2: the comment routes at the comments service
+@pytest.fixture(params=KINDS)
+def gw2(request: pytest.FixtureRequest, gateways) -> Any:
     """Stage 2 in front of the fakes, once per implementation."""
-    need(request.param)
-    folder = tmp_path_factory.mktemp(f"gw2-{request.param}")
-    gw = IMPLEMENTATIONS[request.param](folder, 2, fake_env)
-    yield gw
-    gw.stop()
+    return gateways(request.param, 2)
+    # <<< stage 2
 
 
-@pytest.fixture(scope="module", params=KINDS)
-def gw4(request: pytest.FixtureRequest, fake_env, tmp_path_factory) -> Iterator[Any]:
+# >>> stage 4: the services and the UI files, no monolith
+@pytest.fixture(params=KINDS)
+def gw4(request: pytest.FixtureRequest, gateways) -> Any:
     """Stage 4 in front of the fakes, once per implementation."""
-    need(request.param)
-    folder = tmp_path_factory.mktemp(f"gw4-{request.param}")
-    gw = IMPLEMENTATIONS[request.param](folder, 4, fake_env)
-    yield gw
-    gw.stop()
+    return gateways(request.param, 4)
+    # <<< stage 4

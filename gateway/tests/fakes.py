@@ -56,10 +56,8 @@ def port_open(port: int) -> bool:
 
 class FakeUpstream:
     """Answers every request with JSON describing what it received, with its
-    own X-Served-By and the X-Request-ID it got. Special paths: any path with
-    ``/same/`` answers a body identical across fakes; ``/404-in-NAME/`` a 404
-    from the fake NAME only; ``/fail503/`` its own JSON 503; ``/slow/`` holds
-    the answer up to 5 s; ``/stream/`` a chunked answer of unknown length."""
+    own X-Served-By and the X-Request-ID it got; a few special paths (in
+    ``_answer``) answer otherwise."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -77,7 +75,7 @@ class FakeUpstream:
             def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                if "/stream/" in self.path:
+                if "/stream/" in self.path:  # a chunked answer of unknown length
                     self._stream()
                     return
                 info = {
@@ -88,21 +86,23 @@ class FakeUpstream:
                     "request_id": self.headers.get("X-Request-ID"),
                     "xff": self.headers.get("X-Forwarded-For"),
                     "proto": self.headers.get("X-Forwarded-Proto"),
-                    "shadow": self.headers.get("X-Gateway-Shadow"),
+                    "shadow": self.headers.get("X-Gateway-Shadow"),  # [stage 2]
                     "body_len": len(body),
                 }
                 with fake.lock:
                     fake.seen.append(info)
                 status = 201 if self.command == "POST" else 200
                 payload: dict[str, Any] = info
-                if "/same/" in self.path:
-                    payload = {"same": True, "path": self.path}
-                elif f"/404-in-{fake.name}/" in self.path:
-                    status, payload = 404, {"detail": "Not found."}
-                elif "/fail503/" in self.path:
+                if "/fail503/" in self.path:  # its own JSON 503
                     status, payload = 503, {"detail": f"{fake.name} says: database down"}
-                elif "/slow/" in self.path:
+                elif "/slow/" in self.path:  # the answer held up to 5 s
                     fake.release.wait(5)
+                # >>> stage 2: for the parallel run's comparisons
+                elif "/same/" in self.path:  # a body identical across fakes
+                    payload = {"same": True, "path": self.path}
+                elif f"/404-in-{fake.name}/" in self.path:  # a 404 from the fake NAME only
+                    status, payload = 404, {"detail": "Not found."}
+                # <<< stage 2
                 data = json.dumps(payload).encode()
                 try:
                     self._send(status, data)

@@ -4,7 +4,7 @@ front of fake upstreams: same routing, headers and JSON errors."""
 from __future__ import annotations
 
 import json
-import logging
+import logging  # [stage 2]
 import os
 import re
 import signal
@@ -18,15 +18,16 @@ import pytest
 import requests
 
 from gateway import routes as rt
-from gateway import shadowlog
+from gateway import shadowlog  # [stage 2]
 
-from .conftest import KINDS
+from .conftest import FACADE_STAGES, GATEWAY_STAGES, KINDS
 from .fakes import STREAM_LINES, free_port, port_open, wait_for
 
 PID = "0b1f6c1e-8a4e-4b8e-9f3a-1c2d3e4f5a6b"
 TIMEOUT = 5
 pytestmark = pytest.mark.timeout(60)
 SANE = re.compile(rt.SANE_REQUEST_ID)
+NEWEST = max(rt.STAGES)
 
 
 def rid() -> str:
@@ -43,6 +44,7 @@ def assert_gateway_json(resp: requests.Response, status: int) -> dict:
     return body
 
 
+# >>> stage 2: the comment routes at the comments service
 @pytest.mark.parametrize(
     ("method", "path", "owner"),
     [
@@ -75,11 +77,37 @@ def test_stage_2_routes_each_request_to_its_owner(gw2, method, path, owner):
     assert seen["served_by"] == owner
     assert seen["method"] == method
     assert seen["path"] == path  # proxied as sent: no redirect, no rewrite
+    # <<< stage 2
 
 
-def test_healthz_and_readyz_are_the_gateways(gw2):
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/posts/"),
+        ("POST", "/api/posts/"),
+        ("GET", f"/api/posts/{PID}/"),
+        ("DELETE", f"/api/posts/{PID}/"),
+        ("GET", f"/api/posts/{PID}/comments/"),
+        ("POST", f"/api/posts/{PID}/comments"),
+        ("GET", "/api/schema/"),
+        ("GET", "/"),
+    ],
+)
+@pytest.mark.parametrize("kind", KINDS)
+def test_stage_1_sends_everything_to_the_monolith(gateways, kind, method, path):
+    gw1 = gateways(kind, 1)
+    resp = requests.request(
+        method, gw1.url + path, json={"body": "x"}, timeout=TIMEOUT, allow_redirects=False
+    )
+    assert resp.status_code in (200, 201)
+    assert resp.headers["X-Served-By"] == "monolith"  # the upstream's header, passed through
+    seen = resp.json()
+    assert (seen["served_by"], seen["method"], seen["path"]) == ("monolith", method, path)
+
+
+def test_healthz_and_readyz_are_the_gateways(gw):
     for path in ("/healthz", "/readyz"):
-        body = assert_gateway_json(requests.get(gw2.url + path, timeout=TIMEOUT), 200)
+        body = assert_gateway_json(requests.get(gw.url + path, timeout=TIMEOUT), 200)
         assert body["status"] == "ok"
 
 
@@ -87,34 +115,37 @@ def test_healthz_and_readyz_are_the_gateways(gw2):
     "path", ["/internal/posts/4b0c8a37-6f39-4c55-9d0a-d5d3b6a6a111/", "/internal/comment-counts/"]
 )
 @pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
-def test_internal_routes_are_never_forwarded(gw2, gw4, fakes, path, method):
-    # At stage 2 the default route would reach the monolith; the services'
-    # /internal/ routes are for each other, not for clients.
-    for gateway in (gw2, gw4):
-        request_id = f"internal-{uuid.uuid4().hex}"
-        response = requests.request(
-            method, gateway.url + path, headers={"X-Request-ID": request_id}, timeout=TIMEOUT
-        )
-        assert assert_gateway_json(response, 404) == {"detail": "Not found."}
-        for fake in fakes.values():
-            assert not fake.requests_seen(request_id=request_id)
+@pytest.mark.parametrize("stage", GATEWAY_STAGES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_internal_routes_are_never_forwarded(gateways, fakes, kind, stage, path, method):
+    # Where there is a default route, it would reach the monolith; the
+    # /internal/ routes of the apps behind the gateway are for each other,
+    # not for clients.
+    gateway = gateways(kind, stage)
+    request_id = f"internal-{uuid.uuid4().hex}"
+    response = requests.request(
+        method, gateway.url + path, headers={"X-Request-ID": request_id}, timeout=TIMEOUT
+    )
+    assert assert_gateway_json(response, 404) == {"detail": "Not found."}
+    for fake in fakes.values():
+        assert not fake.requests_seen(request_id=request_id)
 
 
-def test_host_keeps_the_port_and_forwarded_headers_are_set(gw2):
-    seen = requests.get(gw2.url + "/api/posts/", timeout=TIMEOUT).json()
-    assert seen["host"] == f"127.0.0.1:{gw2.port}"
+def test_host_keeps_the_port_and_forwarded_headers_are_set(gw):
+    seen = requests.get(gw.url + "/api/posts/", timeout=TIMEOUT).json()
+    assert seen["host"] == f"127.0.0.1:{gw.port}"
     assert seen["proto"] == "http"
     assert seen["xff"].endswith("127.0.0.1")
     seen = requests.get(
-        gw2.url + "/api/posts/", headers={"Host": "blog.example:9999"}, timeout=TIMEOUT
+        gw.url + "/api/posts/", headers={"Host": "blog.example:9999"}, timeout=TIMEOUT
     ).json()
     assert seen["host"] == "blog.example:9999"
 
 
-def test_a_sane_request_id_is_echoed_and_passed_on(gw2):
+def test_a_sane_request_id_is_echoed_and_passed_on(gw):
     request_id = rid()
     resp = requests.get(
-        gw2.url + f"/api/posts/{PID}/comments/",
+        gw.url + f"/api/posts/{PID}/comments/",
         headers={"X-Request-ID": request_id},
         timeout=TIMEOUT,
     )
@@ -123,9 +154,9 @@ def test_a_sane_request_id_is_echoed_and_passed_on(gw2):
 
 
 @pytest.mark.parametrize("bad", [None, "has spaces in it", "<script>", "-leading-dash", "x" * 200])
-def test_a_missing_or_insane_request_id_is_replaced(gw2, bad):
+def test_a_missing_or_insane_request_id_is_replaced(gw, bad):
     headers = {} if bad is None else {"X-Request-ID": bad}
-    resp = requests.get(gw2.url + "/api/posts/", headers=headers, timeout=TIMEOUT)
+    resp = requests.get(gw.url + "/api/posts/", headers=headers, timeout=TIMEOUT)
     generated = resp.headers["X-Request-ID"]
     assert generated != bad
     assert SANE.fullmatch(generated)
@@ -133,10 +164,10 @@ def test_a_missing_or_insane_request_id_is_replaced(gw2, bad):
     assert resp.raw.headers.getlist("X-Request-ID") == [generated]
 
 
-def test_a_body_over_1_mb_gets_a_json_413_from_the_gateway(gw2, fakes):
+def test_a_body_over_1_mb_gets_a_json_413_from_the_gateway(gw, fakes):
     request_id = rid()
     resp = requests.post(
-        gw2.url + "/api/posts/",
+        gw.url + "/api/posts/",
         data=b"x" * (1024 * 1024 + 1),
         headers={"Content-Type": "application/json", "X-Request-ID": request_id},
         timeout=TIMEOUT,
@@ -147,9 +178,9 @@ def test_a_body_over_1_mb_gets_a_json_413_from_the_gateway(gw2, fakes):
     assert not fakes["monolith"].requests_seen(request_id=request_id)
 
 
-def test_a_body_of_exactly_1_mb_is_proxied(gw2):
+def test_a_body_of_exactly_1_mb_is_proxied(gw):
     resp = requests.post(
-        gw2.url + "/api/posts/",
+        gw.url + "/api/posts/",
         data=b"x" * (1024 * 1024),
         headers={"Content-Type": "application/json"},
         timeout=TIMEOUT,
@@ -158,10 +189,10 @@ def test_a_body_of_exactly_1_mb_is_proxied(gw2):
     assert resp.json()["body_len"] == 1024 * 1024
 
 
-def test_post_without_trailing_slash_is_proxied_not_redirected(gw2, fakes):
+def test_post_without_trailing_slash_is_proxied_not_redirected(gw, fakes):
     request_id = rid()
     resp = requests.post(
-        gw2.url + "/api/posts",
+        gw.url + "/api/posts",
         json={"title": "t", "body": "b"},
         headers={"X-Request-ID": request_id},
         timeout=TIMEOUT,
@@ -174,13 +205,28 @@ def test_post_without_trailing_slash_is_proxied_not_redirected(gw2, fakes):
     assert seen["body_len"] > 0
 
 
-def test_an_upstreams_own_error_passes_through_untouched(gw2):
-    resp = requests.get(gw2.url + "/api/posts/fail503/", timeout=TIMEOUT)
+def test_an_upstreams_own_error_passes_through_untouched(gw):
+    resp = requests.get(gw.url + "/api/posts/fail503/", timeout=TIMEOUT)
     assert resp.status_code == 503
     assert resp.headers["X-Served-By"] == "monolith"
     assert resp.json() == {"detail": "monolith says: database down"}
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_monolith_down_gets_a_fast_json_503(kind, start_gateway, fake_env):
+    env = {**fake_env, "MONOLITH_URL": f"http://127.0.0.1:{free_port()}"}  # nobody listens
+    gw = start_gateway(kind, 1, env)
+    for method in ("GET", "POST", "GET"):
+        started = time.monotonic()
+        resp = requests.request(method, gw.url + "/api/posts/", json={"body": "x"}, timeout=TIMEOUT)
+        assert time.monotonic() - started < 3
+        body = assert_gateway_json(resp, 503)
+        assert body["upstream"] == "monolith"
+    # the gateway's own routes keep answering
+    assert_gateway_json(requests.get(gw.url + "/healthz", timeout=TIMEOUT), 200)
+
+
+# >>> stage 2: the comments service down
 @pytest.mark.parametrize("kind", KINDS)
 def test_an_upstream_down_gets_a_fast_json_503(kind, start_gateway, fake_env):
     env = {**fake_env, "COMMENTS_URL": f"http://127.0.0.1:{free_port()}"}  # nobody listens
@@ -197,11 +243,15 @@ def test_an_upstream_down_gets_a_fast_json_503(kind, start_gateway, fake_env):
     assert requests.get(gw.url + "/api/posts/", timeout=TIMEOUT).headers["X-Served-By"] == (
         "monolith"
     )
+    # <<< stage 2
 
 
+@pytest.mark.parametrize("stage", FACADE_STAGES)
 @pytest.mark.parametrize("kind", KINDS)
-def test_a_slow_upstream_gets_a_json_504_within_the_read_timeout(kind, start_gateway, fake_env):
-    gw = start_gateway(kind, 2, fake_env, read_timeout=1.0)
+def test_a_slow_upstream_gets_a_json_504_within_the_read_timeout(
+    kind, stage, start_gateway, fake_env
+):
+    gw = start_gateway(kind, stage, fake_env, read_timeout=1.0)
     started = time.monotonic()
     resp = requests.get(gw.url + "/api/posts/slow/", timeout=TIMEOUT)
     assert time.monotonic() - started < 3
@@ -209,57 +259,156 @@ def test_a_slow_upstream_gets_a_json_504_within_the_read_timeout(kind, start_gat
     assert body["upstream"] == "monolith"
 
 
-# -- stage 4: no monolith, UI files, the gateway's own 404/405 --------------
+# -- streaming, chunked bodies, Expect: 100-continue, HEAD ------------------
+
+
+def test_a_chunked_answer_of_unknown_length_is_streamed_through(gw):
+    with requests.get(gw.url + "/api/posts/stream/", stream=True, timeout=TIMEOUT) as resp:
+        assert resp.status_code == 200
+        assert resp.headers["X-Served-By"] == "monolith"
+        lines = [ln for ln in resp.iter_lines() if ln]
+    assert len(lines) == STREAM_LINES
+    assert lines[-1] == b'{"line": %d}' % (STREAM_LINES - 1)
+
+
+def test_a_chunked_request_body_is_proxied_and_limited(gw):
+    def pieces(total: int, size: int = 64 * 1024):
+        sent = 0
+        while sent < total:
+            yield b"x" * min(size, total - sent)
+            sent += size
+
+    resp = requests.post(gw.url + "/api/posts/", data=pieces(100_000), timeout=TIMEOUT)
+    assert resp.status_code == 201
+    assert resp.json()["body_len"] == 100_000
+    resp = requests.post(gw.url + "/api/posts/", data=pieces(1024 * 1024 + 1), timeout=TIMEOUT)
+    assert_gateway_json(resp, 413)
+
+
+def test_expect_100_continue_with_a_too_large_body_gets_413_before_the_body(gw):
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=TIMEOUT) as sock:
+        sock.sendall(
+            b"POST /api/posts/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 2000000\r\n"
+            b"Expect: 100-continue\r\n\r\n"
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            got = sock.recv(4096)
+            assert got, head
+            head += got
+    status_line = head.split(b"\r\n", 1)[0]
+    assert b" 413 " in status_line
+    assert b"x-served-by: gateway" in head.lower()
+
+
+def raw_exchange(port: int, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+        sock.sendall(request)
+        answer = b""
+        while got := sock.recv(65536):
+            answer += got
+            if b"\r\n\r\n" in answer and b"}" in answer.split(b"\r\n\r\n", 1)[1]:
+                break
+    return answer
 
 
 @pytest.mark.parametrize(
-    ("method", "path", "owner"),
+    "request_bytes",
     [
-        ("GET", "/api/posts/", "posts"),
-        ("POST", "/api/posts", "posts"),
-        ("GET", f"/api/posts/{PID}/", "posts"),
-        ("DELETE", f"/api/posts/{PID}/", "posts"),
-        ("GET", f"/api/posts/{PID}/comments/", "comments"),
-        ("POST", f"/api/posts/{PID}/comments", "comments"),
-        ("GET", "/api/schema/", "posts"),
-        ("GET", "/api/docs/", "posts"),
+        b"POST /api/posts/ HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        b"GET /api/posts/ HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
     ],
 )
-def test_stage_4_routes_to_the_services(gw4, method, path, owner):
-    resp = requests.request(method, gw4.url + path, timeout=TIMEOUT, allow_redirects=False)
-    assert resp.headers["X-Served-By"] == owner
-    assert resp.json()["path"] == path
+def test_a_malformed_request_gets_a_json_400_from_the_gateway(gw, request_bytes):
+    answer = raw_exchange(gw.port, request_bytes)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert b" 400 " in head.split(b"\r\n", 1)[0], answer
+    assert b"x-served-by: gateway" in head.lower()
+    assert b"content-type: application/json" in head.lower()
+    assert json.loads(body)["detail"]
 
 
-@pytest.mark.parametrize(
-    ("path", "content_type", "file"),
-    [
-        ("/", "text/html", "index.html"),
-        ("/app.js", "text/javascript", "app.js"),
-        ("/app.css", "text/css", "app.css"),
-        ("/favicon.svg", "image/svg+xml", "favicon.svg"),
-    ],
-)
-def test_stage_4_serves_the_ui_files(gw4, path, content_type, file):
-    resp = requests.get(gw4.url + path, timeout=TIMEOUT)
+def test_head_is_proxied_without_a_body(gw):
+    resp = requests.head(gw.url + f"/api/posts/{PID}/", timeout=TIMEOUT)
     assert resp.status_code == 200
-    assert resp.headers["Content-Type"].startswith(content_type)
-    assert resp.headers["X-Served-By"] == "gateway"
-    assert resp.content == (rt.REPO_ROOT / "web" / file).read_bytes()
+    assert resp.headers["X-Served-By"] == "monolith"
+    assert resp.content == b""
 
 
-@pytest.mark.parametrize("path", ["/nope", "/api/unknown/", "/missing.js", "/../pyproject.toml"])
-def test_stage_4_unknown_route_gets_a_json_404(gw4, path):
-    resp = requests.get(gw4.url + path, timeout=TIMEOUT)
-    body = assert_gateway_json(resp, 404)
-    assert body["detail"]
+# >>> stage 2: HEAD takes the comment routes too
+def test_head_on_the_comments_route_is_proxied_without_a_body(gw2):
+    resp = requests.head(gw2.url + f"/api/posts/{PID}/comments/", timeout=TIMEOUT)
+    assert resp.status_code == 200
+    assert resp.headers["X-Served-By"] == "comments"
+    assert resp.content == b""
+    # <<< stage 2
 
 
-def test_stage_4_wrong_method_on_the_ui_gets_a_json_405(gw4):
-    assert_gateway_json(requests.post(gw4.url + "/", timeout=TIMEOUT), 405)
+# -- dev router only ---------------------------------------------------------
 
 
-# -- parallel run (shadow mode) ---------------------------------------------
+def test_dev_router_readyz_names_the_upstream_that_is_down(start_gateway, fake_env):
+    gw = start_gateway("devrouter", 1, fake_env)
+    body = assert_gateway_json(requests.get(gw.url + "/readyz", timeout=TIMEOUT), 200)
+    assert body["checks"] == {"monolith": "ok"}
+    env = {**fake_env, "MONOLITH_URL": f"http://127.0.0.1:{free_port()}"}
+    gw = start_gateway("devrouter", 1, env)
+    body = assert_gateway_json(requests.get(gw.url + "/readyz", timeout=TIMEOUT), 503)
+    assert "monolith" in body["detail"]
+    assert body["checks"]["monolith"].startswith("unavailable")
+
+
+# >>> stage 2: the comments service among the upstreams
+def test_dev_router_readyz_names_the_comments_service_when_it_is_down(start_gateway, fake_env):
+    gw = start_gateway("devrouter", 2, fake_env)
+    body = assert_gateway_json(requests.get(gw.url + "/readyz", timeout=TIMEOUT), 200)
+    assert body["checks"] == {"monolith": "ok", "comments": "ok"}
+    env = {**fake_env, "COMMENTS_URL": f"http://127.0.0.1:{free_port()}"}
+    gw = start_gateway("devrouter", 2, env)
+    body = assert_gateway_json(requests.get(gw.url + "/readyz", timeout=TIMEOUT), 503)
+    assert "comments" in body["detail"]
+    assert body["checks"]["monolith"] == "ok"
+    # <<< stage 2
+
+
+def test_dev_router_cli_serves_and_stops(fake_env, tmp_path):
+    port = free_port()
+    log = (tmp_path / "devrouter.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gateway.devrouter",
+            "--stage",
+            str(NEWEST),
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--quiet",
+        ],
+        cwd=rt.REPO_ROOT,
+        env={**os.environ, **fake_env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for(lambda: proc.poll() is not None or port_open(port), timeout=10)
+        assert proc.poll() is None, (tmp_path / "devrouter.log").read_text()
+        resp = requests.get(f"http://127.0.0.1:{port}/api/posts/", timeout=TIMEOUT)
+        owner, _ = rt.table(NEWEST).resolve("GET", "/api/posts/")
+        assert resp.headers["X-Served-By"] == owner
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        log.close()
+    assert proc.returncode == 0
+
+
+# >>> stage 2: the parallel run (shadow mode)
 
 
 def shadow_counts(gw) -> dict:
@@ -339,97 +488,6 @@ def test_nginx_mirror_sends_reads_to_the_shadow_upstream(start_gateway, fake_env
     wait_for(lambda: "shadow rid=" + read_id in (gw.folder / "shadow.log").read_text())
 
 
-# -- streaming, chunked bodies, Expect: 100-continue, HEAD ------------------
-
-
-def test_a_chunked_answer_of_unknown_length_is_streamed_through(gw2):
-    with requests.get(gw2.url + "/api/posts/stream/", stream=True, timeout=TIMEOUT) as resp:
-        assert resp.status_code == 200
-        assert resp.headers["X-Served-By"] == "monolith"
-        lines = [ln for ln in resp.iter_lines() if ln]
-    assert len(lines) == STREAM_LINES
-    assert lines[-1] == b'{"line": %d}' % (STREAM_LINES - 1)
-
-
-def test_a_chunked_request_body_is_proxied_and_limited(gw2):
-    def pieces(total: int, size: int = 64 * 1024):
-        sent = 0
-        while sent < total:
-            yield b"x" * min(size, total - sent)
-            sent += size
-
-    resp = requests.post(gw2.url + "/api/posts/", data=pieces(100_000), timeout=TIMEOUT)
-    assert resp.status_code == 201
-    assert resp.json()["body_len"] == 100_000
-    resp = requests.post(gw2.url + "/api/posts/", data=pieces(1024 * 1024 + 1), timeout=TIMEOUT)
-    assert_gateway_json(resp, 413)
-
-
-def test_expect_100_continue_with_a_too_large_body_gets_413_before_the_body(gw2):
-    with socket.create_connection(("127.0.0.1", gw2.port), timeout=TIMEOUT) as sock:
-        sock.sendall(
-            b"POST /api/posts/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            b"Content-Type: application/json\r\nContent-Length: 2000000\r\n"
-            b"Expect: 100-continue\r\n\r\n"
-        )
-        head = b""
-        while b"\r\n\r\n" not in head:
-            got = sock.recv(4096)
-            assert got, head
-            head += got
-    status_line = head.split(b"\r\n", 1)[0]
-    assert b" 413 " in status_line
-    assert b"x-served-by: gateway" in head.lower()
-
-
-def raw_exchange(port: int, request: bytes) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
-        sock.sendall(request)
-        answer = b""
-        while got := sock.recv(65536):
-            answer += got
-            if b"\r\n\r\n" in answer and b"}" in answer.split(b"\r\n\r\n", 1)[1]:
-                break
-    return answer
-
-
-@pytest.mark.parametrize(
-    "request_bytes",
-    [
-        b"POST /api/posts/ HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
-        b"GET /api/posts/ HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
-    ],
-)
-def test_a_malformed_request_gets_a_json_400_from_the_gateway(gw2, request_bytes):
-    answer = raw_exchange(gw2.port, request_bytes)
-    head, _, body = answer.partition(b"\r\n\r\n")
-    assert b" 400 " in head.split(b"\r\n", 1)[0], answer
-    assert b"x-served-by: gateway" in head.lower()
-    assert b"content-type: application/json" in head.lower()
-    assert json.loads(body)["detail"]
-
-
-def test_head_is_proxied_without_a_body(gw2):
-    resp = requests.head(gw2.url + f"/api/posts/{PID}/comments/", timeout=TIMEOUT)
-    assert resp.status_code == 200
-    assert resp.headers["X-Served-By"] == "comments"
-    assert resp.content == b""
-
-
-# -- dev router only ---------------------------------------------------------
-
-
-def test_dev_router_readyz_names_the_upstream_that_is_down(start_gateway, fake_env):
-    gw = start_gateway("devrouter", 2, fake_env)
-    body = assert_gateway_json(requests.get(gw.url + "/readyz", timeout=TIMEOUT), 200)
-    assert body["checks"] == {"monolith": "ok", "comments": "ok"}
-    env = {**fake_env, "COMMENTS_URL": f"http://127.0.0.1:{free_port()}"}
-    gw = start_gateway("devrouter", 2, env)
-    body = assert_gateway_json(requests.get(gw.url + "/readyz", timeout=TIMEOUT), 503)
-    assert "comments" in body["detail"]
-    assert body["checks"]["monolith"] == "ok"
-
-
 def test_dev_router_logs_a_json_line_per_mismatch(start_gateway, fake_env, caplog):
     gw = start_gateway("devrouter", 2, fake_env, shadow=True)
     request_id = rid()
@@ -456,41 +514,6 @@ def test_dev_router_shadow_counts_an_unreachable_shadow_as_an_error(start_gatewa
     assert counts["mismatches"] == 0
 
 
-def test_dev_router_cli_serves_and_stops(fake_env, tmp_path):
-    port = free_port()
-    log = (tmp_path / "devrouter.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gateway.devrouter",
-            "--stage",
-            "4",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--quiet",
-        ],
-        cwd=rt.REPO_ROOT,
-        env={**os.environ, **fake_env},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for(lambda: proc.poll() is not None or port_open(port), timeout=10)
-        assert proc.poll() is None, (tmp_path / "devrouter.log").read_text()
-        resp = requests.get(f"http://127.0.0.1:{port}/api/posts/", timeout=TIMEOUT)
-        assert resp.headers["X-Served-By"] == "posts"
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
-    assert proc.returncode == 0
-
-
 def test_nginx_parallel_run_statuses_are_compared_from_the_logs(start_gateway, fake_env):
     gw = start_gateway("nginx", 2, fake_env, shadow=True)
     same, differ = rid(), rid()
@@ -506,3 +529,55 @@ def test_nginx_parallel_run_statuses_are_compared_from_the_logs(start_gateway, f
     [mismatch] = result["mismatched"]
     assert mismatch["request_id"] == differ
     assert (mismatch["primary_status"], mismatch["shadow_status"]) == ("200", "404")
+    # <<< stage 2
+
+
+# >>> stage 4: no monolith, UI files, the gateway's own 404/405
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "owner"),
+    [
+        ("GET", "/api/posts/", "posts"),
+        ("POST", "/api/posts", "posts"),
+        ("GET", f"/api/posts/{PID}/", "posts"),
+        ("DELETE", f"/api/posts/{PID}/", "posts"),
+        ("GET", f"/api/posts/{PID}/comments/", "comments"),
+        ("POST", f"/api/posts/{PID}/comments", "comments"),
+        ("GET", "/api/schema/", "posts"),
+        ("GET", "/api/docs/", "posts"),
+    ],
+)
+def test_stage_4_routes_to_the_services(gw4, method, path, owner):
+    resp = requests.request(method, gw4.url + path, timeout=TIMEOUT, allow_redirects=False)
+    assert resp.headers["X-Served-By"] == owner
+    assert resp.json()["path"] == path
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type", "file"),
+    [
+        ("/", "text/html", "index.html"),
+        ("/app.js", "text/javascript", "app.js"),
+        ("/app.css", "text/css", "app.css"),
+        ("/favicon.svg", "image/svg+xml", "favicon.svg"),
+    ],
+)
+def test_stage_4_serves_the_ui_files(gw4, path, content_type, file):
+    resp = requests.get(gw4.url + path, timeout=TIMEOUT)
+    assert resp.status_code == 200
+    assert resp.headers["Content-Type"].startswith(content_type)
+    assert resp.headers["X-Served-By"] == "gateway"
+    assert resp.content == (rt.REPO_ROOT / "web" / file).read_bytes()
+
+
+@pytest.mark.parametrize("path", ["/nope", "/api/unknown/", "/missing.js", "/../pyproject.toml"])
+def test_stage_4_unknown_route_gets_a_json_404(gw4, path):
+    resp = requests.get(gw4.url + path, timeout=TIMEOUT)
+    body = assert_gateway_json(resp, 404)
+    assert body["detail"]
+
+
+def test_stage_4_wrong_method_on_the_ui_gets_a_json_405(gw4):
+    assert_gateway_json(requests.post(gw4.url + "/", timeout=TIMEOUT), 405)
+    # <<< stage 4

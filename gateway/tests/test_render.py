@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gateway import render
+from gateway import routes as rt
 
-from .conftest import need
+from .conftest import GATEWAY_STAGES, need
 from .fakes import NGINX
 
+NEWEST = max(rt.STAGES)
 
-@pytest.mark.parametrize("shadow", [False, True])
-@pytest.mark.parametrize("stage", [1, 2, 3, 4])
-def test_nginx_accepts_the_rendered_config(tmp_path, stage, shadow):
+
+def nginx_accepts(folder: Path, text: str) -> None:
     need("nginx")
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(render.render(stage, listen="127.0.0.1:18080", shadow=shadow))
+    conf = folder / "nginx.conf"
+    conf.write_text(text)
     result = subprocess.run(
-        [NGINX, "-t", "-p", str(tmp_path), "-c", str(conf)],
+        [NGINX, "-t", "-p", str(folder), "-c", str(conf)],
         capture_output=True,
         text=True,
         timeout=20,
@@ -30,6 +33,18 @@ def test_nginx_accepts_the_rendered_config(tmp_path, stage, shadow):
     assert "test is successful" in result.stderr
 
 
+@pytest.mark.parametrize("stage", GATEWAY_STAGES)
+def test_nginx_accepts_the_rendered_config(tmp_path, stage):
+    nginx_accepts(tmp_path, render.render(stage, listen="127.0.0.1:18080"))
+
+
+# >>> stage 2: the parallel run (nginx mirror)
+@pytest.mark.parametrize("stage", GATEWAY_STAGES)
+def test_nginx_accepts_the_rendered_parallel_run(tmp_path, stage):
+    nginx_accepts(tmp_path, render.render(stage, listen="127.0.0.1:18080", shadow=True))
+    # <<< stage 2
+
+
 def test_std_logs_write_nothing_under_the_prefix_but_pid_and_temp_folders(tmp_path):
     """The container form: a read-only image, only an empty writable prefix (/tmp)."""
     need("nginx")
@@ -37,7 +52,9 @@ def test_std_logs_write_nothing_under_the_prefix_but_pid_and_temp_folders(tmp_pa
     conf_dir.mkdir()
     prefix.mkdir()
     conf = conf_dir / "nginx.conf"
-    text = render.render(4, listen="127.0.0.1:18080", shadow=True, std_logs=True)
+    options: dict[str, Any] = {"std_logs": True}
+    options["shadow"] = True  # [stage 2]
+    text = render.render(NEWEST, listen="127.0.0.1:18080", **options)
     assert "error_log stderr warn;" in text
     assert "access_log /dev/stdout gw_main;" in text
     assert ".log" not in text
@@ -54,7 +71,7 @@ def test_std_logs_write_nothing_under_the_prefix_but_pid_and_temp_folders(tmp_pa
     assert sorted(p.name for p in conf_dir.iterdir()) == ["nginx.conf"]
 
 
-@pytest.mark.parametrize("stage", [1, 2, 3, 4])
+@pytest.mark.parametrize("stage", GATEWAY_STAGES)
 def test_rendered_config_handles_the_nginx_traps(stage):
     text = render.render(stage)
     for line in (
@@ -78,29 +95,39 @@ def test_rendered_config_handles_the_nginx_traps(stage):
     assert "/etc/nginx" not in text
 
 
+def test_stage_1_sends_everything_but_its_own_answers_to_the_monolith():
+    text = render.render(1, env={"MONOLITH_URL": "http://monolith.internal:9000"})
+    assert "server monolith.internal:9000 max_fails=0;" in text
+    assert "location / {\n            set $gw_upstream monolith;" in text
+
+
+# >>> stage 4: the posts service and the UI files; the monolith is out of the path
 def test_stage_4_has_no_monolith_and_serves_the_ui():
     text = render.render(4, env={"UI_DIR": "/srv/web"})
     assert "gw_monolith" not in text
     assert 'root "/srv/web";' in text
     assert "location / {\n            return 404;" in text
+    # <<< stage 4
 
 
+# >>> stage 2: the parallel run (nginx mirror)
 def test_shadow_mode_mirrors_only_reads():
     text = render.render(2, shadow=True)
     assert "mirror /_gw_mirror/comments;" in text
     assert "if ($request_method !~ '^(GET|HEAD)$') { return 204; }" in text
     assert "mirror" not in render.render(2)
+    # <<< stage 2
 
 
 def test_cli_writes_the_file(tmp_path):
     out = tmp_path / "gw.conf"
     subprocess.run(
-        [sys.executable, "-m", "gateway.render", "--stage", "2", "--out", str(out)],
+        [sys.executable, "-m", "gateway.render", "--stage", str(NEWEST), "--out", str(out)],
         check=True,
         timeout=30,
-        cwd=render.rt.REPO_ROOT,
+        cwd=rt.REPO_ROOT,
     )
-    assert "Stage 2 (comments-extracted)" in out.read_text()
+    assert f"Stage {NEWEST} ({rt.stage(NEWEST).name})" in out.read_text()
 
 
 def test_cli_refuses_stage_0():
@@ -109,7 +136,7 @@ def test_cli_refuses_stage_0():
         capture_output=True,
         text=True,
         timeout=30,
-        cwd=render.rt.REPO_ROOT,
+        cwd=rt.REPO_ROOT,
         check=False,
     )
     assert result.returncode == 2

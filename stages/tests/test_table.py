@@ -30,7 +30,9 @@ def tracked() -> list[str]:
     return [
         p.relative_to(ROOT).as_posix()
         for p in ROOT.rglob("*")
-        if p.is_file() and not skip & set(p.relative_to(ROOT).parts)
+        if p.is_file()
+        and not skip & set(p.relative_to(ROOT).parts)
+        and not any(part.endswith(".egg-info") for part in p.relative_to(ROOT).parts)
     ]
 
 
@@ -89,13 +91,14 @@ def test_each_topology_is_complete(number, mode):
     has = set(topology.apps)
     if topology.of_role("store"):
         has.add("mongodb")
+    # >>> stage 3: events: the broker, and a consumer process per queue
     if topology.has_events:
         has.add("broker")
-    assert placeholders <= has, placeholders - has
-    # Events: a relay and a consumer per consumer queue, and a consumer per queue.
     consumers = {p.app for p in topology.of_role("consumer")}
     assert consumers == {c.service for c in topology.consumers}
     assert {p.app for p in topology.of_role("relay")} <= set(topology.apps)
+    # <<< stage 3
+    assert placeholders <= has, placeholders - has
     assert topology.has_gateway == (number > 0)
     assert topology.served_by == set(topology.apps) | ({"gateway"} if number else set())
 
@@ -109,7 +112,7 @@ def test_the_stages_as_the_refactoring_goes():
     # <<< stage 1
     # >>> stage 2: the comments service, sync calls
     assert set(table.topology(2).apps) == {"monolith", "comments"}
-    assert not table.topology(2).has_events
+    assert not table.topology(2).has_events  # [stage 3]
     with pytest.raises(ValueError, match="runs in mode sync, not 'async'"):
         table.topology(2, "async")
     # <<< stage 2
@@ -169,6 +172,9 @@ def test_consumer_keys_are_the_ones_the_service_has_handlers_for(service):
 
 
 def test_the_readme_banner_is_the_newest_stages():
+    """The README says which stage this tree is; in main (the last stage)
+    it is exactly what stages/readme.py renders (a stage tree's banner was
+    rendered from main's table, which knows the next step)."""
     from stages import readme
 
     text = (ROOT / "README.md").read_text()
@@ -176,7 +182,12 @@ def test_the_readme_banner_is_the_newest_stages():
         r"<!-- >>> generated: stage-banner -->\n(.*?)<!-- <<< generated -->", text, re.S
     )
     assert found, "README.md has no stage-banner block"
-    assert found.group(1) == readme.banner(table, table.NEWEST), (
-        "the README's banner is stale: paste `python -c 'from stages import readme, table; "
-        "print(readme.banner(table, table.NEWEST))'` into it"
-    )
+    banner = found.group(1)
+    newest = table.STAGES[table.NEWEST]
+    assert f"You are on stage {table.NEWEST} of " in banner
+    assert f"(tag `{newest.tag}`)" in banner
+    if "**Next:**" not in banner:
+        assert banner == readme.banner(table, table.NEWEST), (
+            "the README's banner is stale: paste `python -c 'from stages import readme, table; "
+            "print(readme.banner(table, table.NEWEST))'` into it"
+        )

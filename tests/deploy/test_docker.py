@@ -4,10 +4,13 @@ No image is built here (there is no engine on the development machine), so
 these tests check what the images and the compose file would run against the
 real code: hadolint on every Dockerfile, the compose spec's JSON Schema, each
 stage's services against the processes of the stage table (stages/table.py), every
-management command and settings module under the compose environment, the
-images' CMD and HEALTHCHECK against a live gunicorn, and the gateway's build
-stage rendered for every stage, accepted by `nginx -t` and run with the
-image's ENTRYPOINT, as its uid, with only the `-p` prefix writable.
+management command and settings module under the compose environment, and the
+images' CMD and HEALTHCHECK against a live gunicorn.
+# >>> stage 1: the gateway image
+Also the gateway's build stage rendered for every stage, accepted by `nginx -t`
+and run with the image's ENTRYPOINT, as its uid, with only the `-p` prefix
+writable.
+# <<< stage 1
 """
 
 from __future__ import annotations
@@ -16,15 +19,15 @@ import json
 import os
 import re
 import shlex
-import shutil
+import shutil  # [stage 1]
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
+import tempfile  # [stage 1]
 import time
-import urllib.error
-import urllib.request
+import urllib.error  # [stage 1]
+import urllib.request  # [stage 1]
 from functools import cache
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -38,25 +41,35 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
 BIN = Path(sys.executable).parent
 PY = sys.executable
-NGINX = os.environ.get("NGINX_BIN") or shutil.which("nginx") or "/usr/sbin/nginx"
+NGINX = os.environ.get("NGINX_BIN") or shutil.which("nginx") or "/usr/sbin/nginx"  # [stage 1]
 
-APPS = ("monolith", "posts", "comments")
-DOCKERFILES = {name: DOCKER / f"{name}.Dockerfile" for name in (*APPS, "gateway")}
-# stage env file -> (stage, mode) of the stage table.
+APPS = tuple(table.APPS)
+DOCKERFILES = {name: DOCKER / f"{name}.Dockerfile" for name in APPS}
+DOCKERFILES["gateway"] = DOCKER / "gateway.Dockerfile"  # [stage 1]
+# stage env file -> (stage, mode) of the stage table: stageN.env runs the
+# stage's default mode, stageN-MODE.env another mode.
 STAGE_FILES = {
-    "stage0": (0, None),
-    "stage1": (1, None),
-    "stage2": (2, "sync"),
-    "stage3": (3, "async"),
-    "stage4": (4, "async"),
-    "stage4-sync": (4, "sync"),
+    (f"stage{n}" if mode == stage.default_mode else f"stage{n}-{mode}"): (n, mode)
+    for n, stage in table.STAGES.items()
+    for mode in stage.modes
 }
 # One-shot jobs run by hand, and the stage whose env file they run with.
-JOB_PROFILES = {"migrate-stage2": "stage2", "migrate-stage4": "stage4"}
+JOB_PROFILES: dict[str, str] = {}
+JOB_PROFILES["migrate-stage2"] = "stage2"  # [stage 2]
+JOB_PROFILES["migrate-stage4"] = "stage4"  # [stage 4]
 # Variables the images or their servers read, not the Django settings.
 RUNTIME_VARS = {"DJANGO_SETTINGS_MODULE", "PORT", "PATH", "PYTHONDONTWRITEBYTECODE"}
-SETTINGS_KEYS = ("COMMENTS_BACKEND", "COMMENT_COUNTS", "PUBLISH_EVENTS", "POST_LOOKUP")
-URL_KEYS = ("COMMENTS_URL", "POSTS_URL", "MONOLITH_URL")
+# The stage table's settings of the processes: the ones that make the stage
+# (literal values), and the ones that give a process the address of an app.
+STAGE_ENV = {
+    (key, value)
+    for stage in table.STAGES.values()
+    for topology in stage.topologies.values()
+    for process in topology.processes
+    for key, value in process.env
+}
+SETTINGS_KEYS = tuple(sorted({key for key, value in STAGE_ENV if "{" not in value}))
+URL_KEYS = tuple(sorted({key for key, value in STAGE_ENV if value.strip("{}") in table.APPS}))
 
 
 # --- parsing helpers ---------------------------------------------------------------
@@ -208,7 +221,8 @@ def table_env(stage: int, mode: str | None) -> dict[str, dict[str, str]]:
     """The stage table's processes of ``stage`` in ``mode``: name -> stage
     settings, addresses written as compose's host names."""
     addresses = {name: f"http://{name}:{app.port}" for name, app in table.APPS.items()}
-    addresses |= {"mongodb": "mongodb://mongo:27017", "broker": "amqp://rabbitmq:5672//"}
+    addresses["mongodb"] = "mongodb://mongo:27017"  # [stage 2]
+    addresses["broker"] = "amqp://rabbitmq:5672//"  # [stage 3]
     topology = table.topology(stage, mode)
     return {p.name: p.environment(addresses) for p in table.side_by_side(topology)}
 
@@ -304,11 +318,13 @@ def test_runtime_requirements_filter(name):
     }
     assert not any(n.startswith("-") for n in names), names
     assert {"django", "gunicorn", "whitenoise", "djangorestframework"} <= names
-    assert not names & {"pytest", "pytest-django", "secantusdb", "factory-boy", "faker"}
-    if name == "comments":
-        assert "pymongo" in names
-    else:
-        assert "psycopg" in names
+    test_tools = {"pytest", "pytest-django", "factory-boy", "faker"}
+    test_tools.add("secantusdb")  # [stage 2]
+    assert not names & test_tools
+    driver = "psycopg"
+    if not table.APPS[name].sql:  # [stage 2]
+        driver = "pymongo"  # [stage 2]
+    assert driver in names
 
 
 def ignore_patterns() -> list[tuple[bool, re.Pattern]]:
@@ -352,13 +368,16 @@ def test_every_copied_source_is_in_the_build_context(name):
 
 
 def test_dockerignore_keeps_local_state_out():
-    for path in (".git/HEAD", ".venv/bin/python", ".data/x", "tests/contract/x.py",
-                 "monolith/posts/tests/test_api.py", "libs/blogweb/__pycache__/x.pyc",
-                 "services/posts/staticfiles/x.css", "docker/compose.yaml"):  # fmt: skip
+    left_out = [".git/HEAD", ".venv/bin/python", ".data/x", "tests/contract/x.py",
+                "monolith/posts/tests/test_api.py", "libs/blogweb/__pycache__/x.pyc",
+                "docker/compose.yaml"]  # fmt: skip
+    left_out.append("services/posts/staticfiles/x.css")  # [stage 4]
+    for path in left_out:
         assert ignored(path), path
-    for path in ("manage.py", "monolith/posts/models.py", "web/app.js", "docker/healthcheck.py",
-                 "libs/blogbus/schemas/post.created.json",
-                 "services/posts/posts/migrations/0001_initial.py"):  # fmt: skip
+    kept = ["manage.py", "monolith/posts/models.py", "web/app.js", "docker/healthcheck.py"]
+    kept.append("libs/blogbus/schemas/post.created.json")  # [stage 3]
+    kept.append("services/posts/posts/migrations/0001_initial.py")  # [stage 4]
+    for path in kept:
         assert not ignored(path), path
 
 
@@ -377,7 +396,7 @@ def test_compose_file_validates_against_the_compose_spec():
 @pytest.mark.parametrize("stage_file", sorted(STAGE_FILES))
 def test_each_stage_runs_the_processes_of_the_stage_table(stage_file):
     """The same processes as the stage table (which `STAGE=N make up` and the
-    tests run; like `make up`, the monolith beside stage 4), with the same
+    tests run; like `make up`, the monolith beside a stage without it), with the same
     stage settings: which comments backend, sync or async on each side, who
     calls whom."""
     stage, mode = STAGE_FILES[stage_file]
@@ -388,8 +407,9 @@ def test_each_stage_runs_the_processes_of_the_stage_table(stage_file):
         for n, s in services.items()
         if "build" in s and not is_one_shot(s)
     }
-    assert set(running) == set(expected) - {"mongodb"}
-    assert ("mongo" in services) == ("mongodb" in expected)
+    stores = {p.name for p in table.topology(stage, mode).of_role("store")}
+    assert set(running) == set(expected) - stores
+    assert ("mongo" in services) == ("mongodb" in expected)  # [stage 2]
     gateways = [n for n in services if n.startswith("gateway-")]
     assert gateways == ([f"gateway-stage{stage}"] if stage else [])
     for name, stage_env in expected.items():
@@ -397,19 +417,25 @@ def test_each_stage_runs_the_processes_of_the_stage_table(stage_file):
             continue
         env = running[name]["environment"]
         for key in SETTINGS_KEYS:
-            if key in stage_env:
-                assert str(env.get(key)) == stage_env[key], (name, key)
+            # Unset, a setting has the app's default; a setting the app does
+            # not read (None) leaves the app the one behaviour it has.
+            default = setting_default(app_of(running[name]), key)
+            if key in stage_env and (key in env or default is not None):
+                assert str(env.get(key, default)) == stage_env[key], (name, key)
             elif key in env:
-                assert env[key] == setting_default(app_of(running[name]), key), (name, key)
+                assert env[key] == default, (name, key)
         for key in URL_KEYS:
             if key in stage_env:
                 assert urlsplit(env[key]).hostname == urlsplit(stage_env[key]).hostname, (name, key)
 
 
-def setting_default(app: str, key: str) -> str:
-    """The default a settings module gives a variable (os.environ.get / env_bool)."""
+def setting_default(app: str, key: str) -> str | None:
+    """The default a settings module gives a variable (os.environ.get /
+    env_bool); None if the settings do not read it."""
     base = settings_dir(app) / "base.py"
     text = base.read_text()
+    if f'"{key}"' not in text:
+        return None
     match = re.search(rf'os\.environ\.get\("{key}", "([^"]*)"\)', text)
     if match:
         return match.group(1)
@@ -449,10 +475,15 @@ def test_start_up_is_gated_by_healthchecks_and_one_shot_jobs(stage_file, extra):
         env = svc.get("environment", {})
         command = " ".join(svc.get("command", []))
         needs = set()
+        stores = ["DATABASE_URL"]
+        stores += ["MONGO_URL", "MONOLITH_DATABASE_URL"]  # [stage 2]
+        # >>> stage 3: the relays, consumers and declare jobs use the broker
         if re.search(r"outbox_relay|bus_consume|bus_declare", command):
             needs.add(urlsplit(env["BROKER_URL"]).hostname)
-        stores = () if "bus_declare" in command else ("DATABASE_URL", "MONGO_URL")
-        for key in (*stores, "MONOLITH_DATABASE_URL"):
+        if "bus_declare" in command:  # it talks to the broker only
+            stores = ["MONOLITH_DATABASE_URL"]
+        # <<< stage 3
+        for key in stores:
             if key in env:
                 needs.add(urlsplit(env[key]).hostname)
         if "DATABASE_URL" in stores and "DATABASE_URL" in env and "migrate" not in command:
@@ -463,6 +494,7 @@ def test_start_up_is_gated_by_healthchecks_and_one_shot_jobs(stage_file, extra):
         assert needs <= set(depends), f"{name} does not wait for {needs - set(depends)}"
 
 
+# >>> stage 1: the gateway
 @pytest.mark.parametrize("stage_file", [s for s, (n, _) in STAGE_FILES.items() if n])
 def test_gateway_waits_for_the_upstreams_of_its_stage(stage_file):
     from gateway import routes
@@ -474,6 +506,8 @@ def test_gateway_waits_for_the_upstreams_of_its_stage(stage_file):
     assert set(gateway["depends_on"]) == set(routes.table(stage).upstreams())
 
 
+# <<< stage 1
+# >>> stage 3: events
 @pytest.mark.parametrize("stage_file", sorted(STAGE_FILES))
 def test_event_queues_are_declared_before_the_relays_publish(stage_file):
     """Each relay waits for a declare job that binds the queue of every consumer
@@ -504,6 +538,7 @@ def test_event_queues_are_declared_before_the_relays_publish(stage_file):
             assert published <= waits, f"{name} publishes {published} before they are bound"
 
 
+# <<< stage 3
 def manage(app: str, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "BROKER_"))}
     image = {k: v for k, v in image_env(DOCKERFILES[app]).items() if k != "PATH"}
@@ -566,7 +601,7 @@ def app_sources(app: str) -> str:
     if app == "monolith":
         files = [p for p in files if p.parts[len(ROOT.parts)] in ("monolith", "manage.py")]
     files += list((ROOT / "libs" / "blogweb").rglob("*.py"))
-    files += list((ROOT / "libs" / "blogbus").rglob("*.py"))
+    files += list((ROOT / "libs" / "blogbus").rglob("*.py"))  # [stage 3]
     return "\n".join(p.read_text() for p in files)
 
 
@@ -589,34 +624,48 @@ def test_compose_sets_only_variables_the_app_reads_and_every_required_one(app):
             assert not missing, f"{stage_file}: {name} lacks {missing}"
 
 
+def in_the_path() -> dict[str, dict]:
+    """Each app's compose service at the newest stage (default mode) that has
+    it in the request path."""
+    found = {}
+    for stage_file, (n, mode) in STAGE_FILES.items():
+        if mode == table.STAGES[n].default_mode:
+            services = compose(stage_file)
+            found |= {app: services[app] for app in table.topology(n).apps}
+    return found
+
+
 def test_ports_match_across_images_compose_and_the_local_runner():
-    services = compose("stage4", ("migrate-stage4",)) | compose("stage3")
-    expected = {"monolith": 8000, "posts": 8001, "comments": 8002}
+    services = in_the_path()
+    expected = {name: app.port for name, app in table.APPS.items()}
     for app, port in expected.items():
         assert port_of(services[app]) == port
         assert last(DOCKERFILES[app], "EXPOSE") == str(port)
         assert services[app]["ports"] == [f"127.0.0.1:{port}:{port}"]
-    gateway_run = next(a for k, a in instructions(DOCKERFILES["gateway"]) if "gateway.render" in a)
-    listen = re.search(r"--listen (\S+)", gateway_run)[1]
-    assert listen == "0.0.0.0:" + last(DOCKERFILES["gateway"], "EXPOSE")
-    assert "8080" in " ".join(exec_form(last(DOCKERFILES["gateway"], "HEALTHCHECK")))
-    for n in (1, 2, 3, 4):
-        stage = compose(f"stage{n}")
-        assert stage[f"gateway-stage{n}"]["ports"] == ["127.0.0.1:8080:8080"]
     # Every URL a component is given names a compose service on its port.
-    args = dict(
-        a.split(" ", 1)[0].split("=", 1)
-        for k, a in instructions(DOCKERFILES["gateway"])
-        if k == "ARG" and "URL" in a
-    )
     for stage_file in STAGE_FILES:
         for svc in compose(stage_file).values():
             urls = [v for k, v in svc.get("environment", {}).items() if k in URL_KEYS]
             for url in urls:
                 host, port = urlsplit(url).hostname, urlsplit(url).port
                 assert port == expected[host], url
+    # >>> stage 1: the gateway
+    gateway_run = next(a for k, a in instructions(DOCKERFILES["gateway"]) if "gateway.render" in a)
+    listen = re.search(r"--listen (\S+)", gateway_run)[1]
+    assert listen == "0.0.0.0:" + last(DOCKERFILES["gateway"], "EXPOSE")
+    assert "8080" in " ".join(exec_form(last(DOCKERFILES["gateway"], "HEALTHCHECK")))
+    for n in table.STAGES:
+        if table.topology(n).has_gateway:
+            stage = compose(f"stage{n}")
+            assert stage[f"gateway-stage{n}"]["ports"] == ["127.0.0.1:8080:8080"]
+    args = dict(
+        a.split(" ", 1)[0].split("=", 1)
+        for k, a in instructions(DOCKERFILES["gateway"])
+        if k == "ARG" and "URL" in a
+    )
     for url in args.values():
         assert urlsplit(url).port == expected[urlsplit(url).hostname], url
+    # <<< stage 1
 
 
 # --- the images at run time: CMD and HEALTHCHECK against the real code ---------------------
@@ -629,7 +678,7 @@ def test_cmd_serves_and_the_healthcheck_tells_up_from_down(app, tmp_path):
     HEALTHCHECK passes while it runs, also when DJANGO_ALLOWED_HOSTS does not
     list 127.0.0.1, and fails once it is gone."""
     path = DOCKERFILES[app]
-    services = compose("stage4") | compose("stage3")
+    services = in_the_path()
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "BROKER_"))},
@@ -674,6 +723,7 @@ def test_cmd_serves_and_the_healthcheck_tells_up_from_down(app, tmp_path):
     assert not healthy(), "healthy after the server stopped"
 
 
+# >>> stage 1: the gateway image
 # --- the gateway image: its build stage rendered, its ENTRYPOINT run ---------------------------
 
 # What nginx writes under its -p prefix with the config the image renders: the pid
@@ -786,11 +836,11 @@ def image_fs():
 
 
 def loopback(ports: dict[str, int] | None = None) -> dict[str, str]:
-    ports = ports or {"MONOLITH_URL": 8000, "POSTS_URL": 8001, "COMMENTS_URL": 8002}
+    ports = ports or {f"{name.upper()}_URL": app.port for name, app in table.APPS.items()}
     return {key: f"http://127.0.0.1:{port}" for key, port in ports.items()}
 
 
-@pytest.mark.parametrize("stage", ["0", "1", "2", "3", "4"])
+@pytest.mark.parametrize("stage", [str(n) for n in table.STAGES])
 def test_gateway_build_stage_renders_a_config_nginx_accepts(stage, tmp_path, image_fs):
     out = tmp_path / "nginx.conf"
     result = render_like_the_dockerfile(stage, {}, out)
@@ -802,10 +852,10 @@ def test_gateway_build_stage_renders_a_config_nginx_accepts(stage, tmp_path, ima
     text = out.read_text()
     assert "listen 0.0.0.0:8080;" in text
     servers = set(re.findall(r"server (\S+) max_fails", text))
-    assert servers <= {"monolith:8000", "posts:8001", "comments:8002"}
+    assert servers <= {f"{name}:{app.port}" for name, app in table.APPS.items()}
     assert servers
-    if stage == "4":
-        assert 'root "/srv/gateway/web";' in text
+    if stage == "4":  # [stage 4]
+        assert 'root "/srv/gateway/web";' in text  # [stage 4]
     # The logs go to the container's stderr and stdout; what else the config
     # writes is relative to the -p prefix.
     assert set(re.findall(r"^\s*error_log (\S+)", text, re.MULTILINE)) == {"stderr"}
@@ -847,12 +897,12 @@ def http_get(url: str) -> tuple[int, dict[str, str], bytes]:
         return error.code, dict(error.headers), error.read()
 
 
-@pytest.mark.parametrize("stage", ["1", "2", "3", "4"])
+@pytest.mark.parametrize("stage", [str(n) for n in table.STAGES if table.topology(n).has_gateway])
 def test_the_gateway_entrypoint_serves_with_only_its_prefix_writable(stage, image_fs):
     """The image's ENTRYPOINT, as the image's uid, with the config read-only and
     an empty prefix: nginx starts, the HEALTHCHECK passes while it runs and
-    fails after, an unreachable upstream gets the JSON 503, stage 4 serves the
-    UI; the access log is on stdout, the error log on stderr, and the prefix
+    fails after, an unreachable upstream gets the JSON 503, a stage whose table
+    has the UI serves it; the access log is on stdout, the error log on stderr, and the prefix
     holds nothing but the pid file and the (empty) temp folders."""
     port = free_port()
     upstreams = loopback({k: free_port() for k in URL_KEYS})  # nothing listens there
@@ -888,10 +938,12 @@ def test_the_gateway_entrypoint_serves_with_only_its_prefix_writable(stage, imag
         assert status == 503, body
         assert headers["X-Served-By"] == "gateway"
         assert json.loads(body)["detail"] == "Upstream unavailable."
+        # >>> stage 4: the gateway serves the UI
         if stage == "4":
             status, _, body = http_get(f"{base}/")
             assert status == 200
             assert body == (ROOT / "web" / "index.html").read_bytes()
+        # <<< stage 4
         written = image_fs.written()
         assert set(written) <= NGINX_WRITES, written
         assert "nginx.pid" in written
@@ -931,3 +983,4 @@ def test_the_gateway_image_layout():
     assert prefix not in Path(ui_dir).parents
     users = {name: last(p, "USER") for name, p in DOCKERFILES.items()}
     assert set(users.values()) == {"10001:10001"}, users
+    # <<< stage 1

