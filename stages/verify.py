@@ -12,7 +12,8 @@ deterministic, and every stage's tree is that stage and runs.
 3. **Each tree runs.** For each stage but the last (whose tree is the
    checked-out commit's, tested by `make test` and `make parity`), in its own
    folder and a virtualenv holding only that tree's requirements: `make
-   lint`, `make test-fast`, the contract suite against that stage, and
+   lint`, `make test` (every suite of the tree, browser and system tests
+   included), the contract suite against that stage, and
    `make up` (the embedded profile, on free ports and a data folder of its
    own) serving the stage: every process up, the post list answered where
    the stage serves it, then stopped. The last stage's `make up` is tried
@@ -199,8 +200,8 @@ def check_tree_runs(number: int, tree: Path, venv: Path, table) -> None:
     started = phase(f"Stage {number}: make lint")
     run(["make", "lint", *env_make], tree, env)
     done(started)
-    started = phase(f"Stage {number}: make test-fast")
-    run(["make", "test-fast", *env_make, "PYTEST_ARGS=-q -p no:cacheprovider"], tree, env)
+    started = phase(f"Stage {number}: make test")
+    run(["make", "test", *env_make, "PYTEST_ARGS=-q -p no:cacheprovider"], tree, env)
     done(started)
     topology = table.topology(number)
     started = phase(f"Stage {number}: the contract suite against stage {number} ({topology.mode})")

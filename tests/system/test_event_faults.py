@@ -1,13 +1,16 @@
-"""Stage 4, async mode, on a RabbitMQ node of the test's own: the broker is
-stopped in the middle of a stream of writes and started again later. Every
-comment written meanwhile is counted by the posts service exactly once: no
-event lost, none applied twice. (The shared broker is never stopped.)"""
+"""The newest stage of this tree in async mode (the monolith's counters at
+stage 3, the posts service's at stage 4), on a RabbitMQ node of the test's
+own: the broker is stopped in the middle of a stream of writes and started
+again later. Every comment written meanwhile is counted by the owner of
+posts exactly once: no event lost, none applied twice. (The shared broker is
+never stopped.)"""
 
 import time
 from contextlib import ExitStack
 
 import requests
 
+from stages import table
 from tests.support.broker import private_broker
 from tests.support.stacks import stage_stack
 
@@ -30,7 +33,7 @@ def test_broker_down_during_writes_loses_no_event(tmp_path):
         broker = stack.enter_context(private_broker())
         (tmp_path / "stack").mkdir()
         stage4 = stack.enter_context(
-            stage_stack(4, gateway="nginx", log_dir=tmp_path / "stack", mode="async",
+            stage_stack(table.NEWEST, gateway="nginx", log_dir=tmp_path / "stack", mode="async",
                         broker=broker.url)
         )  # fmt: skip
         api = f"{stage4.url}/api/posts"
