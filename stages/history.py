@@ -21,6 +21,8 @@ Uncommitted changes are not included (the command says so).
     python -m stages.history                  # build and tag (make stage-tags)
     python -m stages.history --dry-run        # build, print the commits, tag nothing
     python -m stages.history --stats          # the README's table of steps
+    python -m stages.history --stats --worktree --write-readme
+                                              # ...written into README.md (its step-table block)
     python -m stages.history --export DIR --stage N [--worktree]
                                               # write stage N's tree into DIR
     --worktree: read the work tree (tracked and new files) instead of HEAD,
@@ -506,6 +508,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dry-run", action="store_true", help="build, print, tag nothing")
     parser.add_argument("--stats", action="store_true", help="print the README's step table")
+    parser.add_argument(
+        "--write-readme", action="store_true", help="with --stats: write it into README.md"
+    )
     parser.add_argument("--export", type=Path, help="write one stage's tree into this folder")
     parser.add_argument("--stage", type=int, help="with --export: which stage")
     parser.add_argument("--worktree", action="store_true", help="read the work tree, not HEAD")
@@ -525,7 +530,10 @@ def main(argv: list[str] | None = None) -> int:
             from stages import readme
 
             table = load_table(source)
-            print(readme.step_table(table, step_stats(git, built, table)), end="")
+            text = readme.step_table(table, step_stats(git, built, table))
+            if args.write_readme:
+                readme.write_step_table(git.root / "README.md", text)
+            print(text, end="")
             return 0
         dirty = uncommitted(git)
         if args.dry_run or args.worktree:

@@ -3,7 +3,11 @@ and the table of steps, both rendered from the stage table."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from pathlib import Path
+
+STEP_TABLE = re.compile(r"(<!-- >>> generated: step-table -->\n)(.*?)(<!-- <<< generated)", re.S)
 
 
 def renderers(table) -> dict[str, Callable[[int], str]]:
@@ -55,3 +59,16 @@ def step_table(table, stats) -> str:
             f"{_pm(*s.lines['tests'])} | {_pm(*s.lines['deploy'])} |"
         )
     return "\n".join(rows) + "\n"
+
+
+def step_table_of(text: str) -> str | None:
+    """The table of steps a README holds, or None."""
+    found = STEP_TABLE.search(text)
+    return found.group(2) if found else None
+
+
+def write_step_table(readme: Path, table_text: str) -> None:
+    text = readme.read_text()
+    if step_table_of(text) is None:
+        raise ValueError(f"{readme} has no step-table block")
+    readme.write_text(STEP_TABLE.sub(lambda m: m.group(1) + table_text + m.group(3), text))

@@ -33,7 +33,6 @@ import argparse
 import contextlib
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -122,12 +121,10 @@ def check_step_table(clone: Path, table, names: list[str]) -> None:
         for n, name in zip(sorted(table.STAGES), names, strict=True)
     ]
     wanted = readme.step_table(table, history.step_stats(history.Git(clone), built, table))
-    text = (clone / "README.md").read_text()
-    found = re.search(r"<!-- >>> generated: step-table -->\n(.*?)<!-- <<< generated", text, re.S)
-    if found is None or found.group(1) != wanted:
+    if readme.step_table_of((clone / "README.md").read_text()) != wanted:
         raise CheckFailed(
-            "README.md's table of steps is not this history's: paste the output of "
-            "`python -m stages.history --stats` between its step-table markers:\n" + wanted
+            "README.md's table of steps is not this history's: run "
+            "`python -m stages.history --stats --worktree --write-readme` and commit:\n" + wanted
         )
     print("    README.md's table of steps matches the history")
 

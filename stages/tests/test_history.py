@@ -297,3 +297,16 @@ def test_export_writes_one_stage_tree_and_stats_count_each_step(repo, tmp_path):
     assert rows[0].startswith("| step |")
     assert rows[2].startswith("| 0 → 1 extra | a pattern | 3 |")
     assert rows[3].startswith("| 1 → 2 more | a pattern | 2 |")
+
+
+def test_write_readme_puts_the_table_of_steps_into_its_block(repo):
+    (repo / "README.md").write_text(
+        README + "<!-- >>> stage 2: table -->\n<!-- >>> generated: step-table -->\nold\n"
+        "<!-- <<< generated -->\n<!-- <<< stage 2 -->\n"
+    )
+    result = history(repo, "--stats", "--worktree", "--write-readme")
+    assert result.returncode == 0, result.stderr
+    text = (repo / "README.md").read_text()
+    assert "old\n" not in text
+    assert "| 0 → 1 extra | a pattern |" in text
+    assert text.index("| step |") > text.index("generated: step-table")
