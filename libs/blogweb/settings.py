@@ -4,6 +4,7 @@ external address from the environment with a safe local default)."""
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 import dj_database_url
@@ -62,6 +63,14 @@ def database_from_env(default_url: str) -> dict:
         options.setdefault("timeout", 20)
         options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
     return config
+
+
+def test_database_name(name: str) -> str:
+    """The name of this test run's database: ``test_<name>_<run>``, where the
+    run id (``TEST_RUN_ID``, made once per run and inherited by every process
+    the run starts) keeps two runs on one server from meeting."""
+    run = os.environ.setdefault("TEST_RUN_ID", secrets.token_hex(4))
+    return f"test_{name}_{run}"
 
 
 def contract_rest_framework() -> dict:

@@ -1,10 +1,13 @@
 """Minimal Django settings for the blogbus tests: PostgreSQL `blogbus_test`.
 
-pytest-django creates and drops `test_blogbus_test`. Addresses come from the
-environment with local defaults, like every settings module of the repo.
+pytest-django creates and drops `test_blogbus_test_<run id>`, the run's own.
+Addresses come from the environment with local defaults, like every settings
+module of the repo.
 """
 
 import os
+
+from blogweb.settings import test_database_name
 
 SECRET_KEY = "blogbus-tests-only"  # noqa: S105 - test settings, never deployed
 DEBUG = False
@@ -23,6 +26,9 @@ DATABASES = {
         "PASSWORD": os.environ.get("PGPASSWORD", ""),
         "HOST": os.environ.get("PGHOST", "127.0.0.1"),
         "PORT": os.environ.get("PGPORT", "5432"),
+        "TEST": {
+            "NAME": test_database_name(os.environ.get("BLOGBUS_TEST_DB_NAME", "blogbus_test"))
+        },
     }
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

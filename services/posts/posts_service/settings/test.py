@@ -1,5 +1,5 @@
 """Tests run on real PostgreSQL, in the service's own database: pytest-django
-creates ``test_blog_posts``.
+creates and drops ``test_blog_posts_<run id>``, the run's own.
 
 DATABASE_URL may point at the shared server (CI sets one for every suite);
 only its server and credentials are used here, the database name is always
@@ -11,7 +11,7 @@ import os
 
 from django.core.exceptions import ImproperlyConfigured
 
-from blogweb.settings import database_from_env
+from blogweb.settings import database_from_env, test_database_name
 
 from .base import *  # noqa: F403
 
@@ -24,6 +24,7 @@ DATABASES["default"]["NAME"] = os.environ.get("POSTS_TEST_DATABASE_NAME", "blog_
 # Test connections are per-test; persistent ones only hold locks between tests.
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
+DATABASES["default"]["TEST"] = {"NAME": test_database_name(DATABASES["default"]["NAME"])}
 # Tests point this at a fake comments server of their own.
 COMMENTS_URL = "http://127.0.0.1:9"
 WHITENOISE_AUTOREFRESH = True
