@@ -334,6 +334,7 @@ STAGES: dict[int, Stage] = {
             "libs/pyproject.toml",
             "libs/README.md",
             "libs/blogweb/**",
+            "libs/blogtest/**",
             "web/**",
             "requirements/**",
             # The black-box suites every stage answers.
@@ -428,6 +429,7 @@ STAGES: dict[int, Stage] = {
         files=(
             "services/comments/**",
             "libs/blogweb/http.py",
+            "libs/blogtest/mongo.py",
             "monolith/core/tests/test_http_client.py",
             "monolith/comments/remote.py",
             "monolith/comments/tests/fake_service.py",
