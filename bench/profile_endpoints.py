@@ -29,7 +29,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import run as bench  # bench/run.py, next to this file
+# Next to this file: what bench/run.py builds its database and server with.
+from common import ROOT, BenchError, say
+from server import (
+    DEFAULT_SERVER_URL,
+    create_database,
+    database_url,
+    django_env,
+    drop_database,
+    manage,
+    vacuum_analyze,
+)
 
 DEFAULT_PATHS = [
     "/api/posts/",
@@ -130,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--posts", type=int, default=1000)
     parser.add_argument("--comments", type=int, default=10000)
     parser.add_argument(
-        "--server-url", default=os.environ.get("BENCH_POSTGRES_URL", bench.DEFAULT_SERVER_URL)
+        "--server-url", default=os.environ.get("BENCH_POSTGRES_URL", DEFAULT_SERVER_URL)
     )
     parser.add_argument("--database", default="blog_bench_profile")
     parser.add_argument("--keep-db", action="store_true")
@@ -138,20 +148,18 @@ def main(argv: list[str] | None = None) -> int:
 
     cleanup = []
     try:
-        bench.say(f"Creating database {args.database}, migrating, seeding")
-        bench.create_database(args.server_url, args.database)
+        say(f"Creating database {args.database}, migrating, seeding")
+        create_database(args.server_url, args.database)
         if not args.keep_db:
-            cleanup.append(lambda: bench.drop_database(args.server_url, args.database))
-        env = bench.django_env(bench.database_url(args.server_url, args.database))
-        bench.manage(env, "migrate", "--noinput", "-v", "0")
-        bench.manage(
-            env, "seed", "--posts", str(args.posts), "--comments", str(args.comments), "--quiet"
-        )
-        bench.vacuum_analyze(env["DATABASE_URL"])
+            cleanup.append(lambda: drop_database(args.server_url, args.database))
+        env = django_env(database_url(args.server_url, args.database))
+        manage(env, "migrate", "--noinput", "-v", "0")
+        manage(env, "seed", "--posts", str(args.posts), "--comments", str(args.comments), "--quiet")
+        vacuum_analyze(env["DATABASE_URL"])
 
         os.environ.update(env)
-        sys.path.insert(0, str(bench.ROOT))
-        os.chdir(bench.ROOT)
+        sys.path.insert(0, str(ROOT))
+        os.chdir(ROOT)
         warnings.simplefilter("ignore")  # WhiteNoise: no STATIC_ROOT in a checkout
         from django.core.wsgi import get_wsgi_application
         from django.db import connection
@@ -198,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"--- top {args.top} by {order}, {args.requests} requests, under cProfile")
                 print(text[text.index("   ncalls") :].rstrip())
         connection.close()
-    except bench.BenchError as exc:
+    except BenchError as exc:
         print(f"profile: {exc}", file=sys.stderr)
         return 1
     finally:

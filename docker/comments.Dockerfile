@@ -19,13 +19,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-COPY services/comments/requirements.txt services/comments/requirements.txt
+COPY services/comments/requirements-runtime.txt services/comments/requirements-runtime.txt
 COPY libs/ libs/
-# The service's requirements.txt installs libs editable (-e ../../libs) and
-# ends with its test tools (from the "# Tests" line on: SecantusDB, pytest):
-# the image installs libs as a regular package and leaves the test tools out.
-RUN sed -e '/^-e /d' -e '/^# Tests/,$d' services/comments/requirements.txt > /tmp/runtime.txt \
-    && pip install --no-cache-dir -r /tmp/runtime.txt ./libs
+# requirements-runtime.txt is the service's runtime alone (its requirements.txt
+# adds the test tools and installs libs editable, for development); libs is
+# installed as a regular package.
+RUN pip install --no-cache-dir -r services/comments/requirements-runtime.txt ./libs
 
 # --- runtime ------------------------------------------------------------------
 FROM python:3.11-slim-bookworm AS runtime

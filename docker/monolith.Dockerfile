@@ -22,11 +22,10 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 COPY requirements/monolith.txt requirements/monolith.txt
 COPY libs/ libs/
-# requirements/monolith.txt installs libs editable (-e ./libs) for development;
-# the image installs it as a regular package. "# Tests" starts the test-only
-# part of a requirements file (none here; the same filter as the services).
-RUN sed -e '/^-e /d' -e '/^# Tests/,$d' requirements/monolith.txt > /tmp/runtime.txt \
-    && pip install --no-cache-dir -r /tmp/runtime.txt ./libs
+# requirements/monolith.txt is the runtime alone (the test tools and the
+# editable libs are the dev machine's, in requirements/runtime.txt and dev.txt);
+# libs is installed as a regular package.
+RUN pip install --no-cache-dir -r requirements/monolith.txt ./libs
 
 # --- runtime ------------------------------------------------------------------
 FROM python:3.11-slim-bookworm AS runtime

@@ -16,13 +16,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-COPY services/posts/requirements.txt services/posts/requirements.txt
+COPY services/posts/requirements-runtime.txt services/posts/requirements-runtime.txt
 COPY libs/ libs/
-# The service's requirements.txt installs libs editable (-e ../../libs) and
-# ends with its test tools (from the "# Tests" line on): the image installs
-# libs as a regular package and leaves the test tools out.
-RUN sed -e '/^-e /d' -e '/^# Tests/,$d' services/posts/requirements.txt > /tmp/runtime.txt \
-    && pip install --no-cache-dir -r /tmp/runtime.txt ./libs
+# requirements-runtime.txt is the service's runtime alone (its requirements.txt
+# adds the test tools and installs libs editable, for development); libs is
+# installed as a regular package.
+RUN pip install --no-cache-dir -r services/posts/requirements-runtime.txt ./libs
 
 # --- runtime ------------------------------------------------------------------
 FROM python:3.11-slim-bookworm AS runtime

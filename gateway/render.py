@@ -5,16 +5,41 @@
 
 Relative paths in the output (pid, logs, temp folders) resolve against nginx's
 ``-p`` prefix, so one rendered file runs unprivileged from any folder.
+
+The nginx text is in ``templates/``: ``nginx.conf.tmpl`` is the whole file with
+placeholders, ``blocks.conf.tmpl`` the blocks it repeats (an upstream, each kind
+of location), each under a ``## --- NAME: what it is`` line. This module keeps
+the table's logic (which locations, in which order, which upstream for which
+methods) and fills the templates with ``fill()``, a few lines of ``re``:
+
+* ``@{name}`` is a placeholder. Not ``string.Template``'s ``$name``: in an nginx
+  config ``$`` starts nginx's own variables (``$gw_upstream``, ``$request_uri``),
+  which would all need escaping as ``$$``. ``@`` is only nginx's named location
+  (``@gw_404``) and never comes before ``{``, so nginx's text stays as it is.
+* A placeholder alone on its line takes whole lines (the locations of the
+  server, the route rules of a location): each line gets the placeholder's
+  indentation, and an empty value takes the line away. ``string.Template`` has
+  no such thing, which is the other reason for a function of our own.
+* It is strict: a placeholder without a value, or a value without a
+  placeholder, is an error, so the templates and this module cannot drift apart.
+* Lines starting with ``##`` are the templates' own comments, and the repository's
+  stage markers (``# >>> stage ...`` lines and `` # [stage ...]`` tails) are
+  dropped: nginx.conf gets neither.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
+import re
 import sys
+from pathlib import Path
 
 from . import routes as rt
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 ERRORS = {
     400: "Bad request.",
@@ -25,21 +50,59 @@ ERRORS = {
     504: "Upstream timed out.",
 }
 
-PROXY_COMMON = """\
-        proxy_http_version 1.1;
-        proxy_set_header Connection "";
-        proxy_set_header Host $http_host;
-        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-        proxy_set_header X-Forwarded-Proto $scheme;
-        proxy_set_header X-Forwarded-Host $http_host;
-        proxy_set_header X-Request-ID $gw_request_id;
-        proxy_connect_timeout {connect}ms;
-        proxy_send_timeout {read}ms;
-        proxy_read_timeout {read}ms;
-        proxy_redirect off;
-        proxy_buffering off;
-        proxy_request_buffering on;
-"""
+# A placeholder alone on its line (whole lines), or anywhere in a line.
+_SLOT = re.compile(r"^(?P<indent>[ \t]*)@\{(?P<lines>\w+)\}[ \t]*\n|@\{(?P<inline>\w+)\}", re.M)
+_BLOCK_HEAD = re.compile(r"## --- (?P<name>[a-z][a-z-]*)\b")
+_DROPPED = re.compile(r"[ \t]*(##|#[ \t]*(>>>|<<<) stage \d+\b)")
+_MARKER_TAIL = re.compile(r"[ \t]+#[ \t]*\[stage \d+\][ \t]*$")
+
+
+def fill(template: str, /, **values: object) -> str:
+    """``template`` with each ``@{name}`` replaced by ``str(values[name])``; see the
+    module's docstring. Inserted text is not searched for placeholders again."""
+    used: set[str] = set()
+
+    def value(m: re.Match[str]) -> str:
+        name = m["lines"] or m["inline"]
+        if name not in values:
+            raise KeyError(f"no value for the placeholder @{{{name}}}")
+        used.add(name)
+        text = str(values[name])
+        if m["inline"]:
+            return text
+        lines = text.splitlines(keepends=True)
+        return "".join(m["indent"] + ln if ln.strip("\r\n") else ln for ln in lines) + (
+            "\n" if text and not text.endswith("\n") else ""
+        )
+
+    out = _SLOT.sub(value, template)
+    if unused := sorted(set(values) - used):
+        raise ValueError(f"values for no placeholder: {', '.join(unused)}")
+    return out
+
+
+@functools.cache
+def load(name: str) -> dict[str, str]:
+    """The templates of templates/NAME, comments and stage markers dropped:
+    ``""`` is the text before the first ``## --- BLOCK`` line, then each block
+    by its name; leading and trailing blank lines are trimmed."""
+    parts: dict[str, list[str]] = {"": []}
+    current = parts[""]
+    for number, line in enumerate((TEMPLATES / name).read_text(encoding="utf-8").splitlines(), 1):
+        if head := _BLOCK_HEAD.match(line):
+            if head["name"] in parts:
+                raise ValueError(f"{name}:{number}: a second block {head['name']!r}")
+            current = parts[head["name"]] = []
+        elif not _DROPPED.match(line):
+            line = _MARKER_TAIL.sub("", line)
+            if line.count("@{") != len(_SLOT.findall(line + "\n")):
+                raise ValueError(f"{name}:{number}: a malformed placeholder: {line.strip()!r}")
+            current.append(line + "\n")
+    return {key: "".join(lines).strip("\n") + "\n" for key, lines in parts.items() if lines}
+
+
+def _block(name: str, /, **values: object) -> str:
+    return fill(load("blocks.conf.tmpl")[name], **values)
 
 
 def _q(text: str) -> str:
@@ -51,24 +114,15 @@ def _json(obj: object) -> str:
     return _q(json.dumps(obj, separators=(",", ":")))
 
 
-def _location_head(match: str, pattern: str) -> str:
+def _location_match(match: str, pattern: str) -> str:
+    """What follows ``location`` for a route pattern."""
     if match == "exact":
-        return f"location = {pattern}"
-    return f'location ~ "{pattern}"'
+        return f"= {pattern}"
+    return f'~ "{pattern}"'
 
 
 def _methods_regex(methods: frozenset[str]) -> str:
-    return "^(" + "|".join(sorted(methods)) + ")$"
-
-
-def _gateway_headers(indent: str = "        ") -> str:
-    return (
-        f"{indent}types {{ }}  # not text/javascript for a missing /x.js\n"
-        f"{indent}default_type application/json;\n"
-        f"{indent}add_header X-Served-By gateway always;\n"
-        f"{indent}add_header X-Request-ID $gw_request_id always;\n"
-        f"{indent}add_header Cache-Control no-store always;\n"
-    )
+    return _q("^(" + "|".join(sorted(methods)) + ")$")
 
 
 def _own_location(route: rt.Route) -> str:
@@ -79,73 +133,59 @@ def _own_location(route: rt.Route) -> str:
         # nginx cannot probe its upstreams itself; each upstream has its own
         # /readyz. The dev router's /readyz does check the upstreams.
         body = {"status": "ok", "checks": {"gateway": "ok"}}
-    return (
-        f"    {_location_head(route.match, route.pattern)} {{\n"
-        + _gateway_headers()
-        + f"        return {status} {_json(body)};\n"
-        "    }\n"
-    )
+    match = _location_match(route.match, route.pattern)
+    return _block("json-location", match=match, status=status, body=_json(body))
+
+
+def _error_location(code: int, detail: str) -> str:
+    body = {"detail": detail}
+    if code in (503, 504):
+        body["upstream"] = "$gw_upstream"  # nginx's variable: the upstream that failed
+    return _block("json-location", match=f"@gw_{code}", status=code, body=_json(body))
 
 
 # >>> stage 4: the UI files, served by the gateway
 def _ui_location(group: rt.Group, ui_root: str) -> str:
     methods = group.routes[0].methods or frozenset({"GET", "HEAD"})
-    return (
-        f"    {_location_head(group.match, group.pattern)} {{\n"
-        f"        if ($request_method !~ {_q(_methods_regex(methods))}) {{ return 405; }}\n"
-        f'        root "{ui_root}";\n'
-        "        add_header X-Served-By gateway always;\n"
-        "        add_header X-Request-ID $gw_request_id always;\n"
-        "        try_files $uri $uri/index.html =404;\n"
-        "    }\n"
-    )
+    match = _location_match(group.match, group.pattern)
+    return _block("ui-location", match=match, methods=_methods_regex(methods), root=ui_root)
     # <<< stage 4
 
 
-def _proxy_location(head: str, group: rt.Group | None, default: str | None, common: str) -> str:
-    lines = [f"    {head} {{"]
+def _proxy_location(
+    match: str, group: rt.Group | None, default: str | None, proxy_settings: str
+) -> str:
     fallback = group.fallback if group else default
-    lines.append(f"        set $gw_upstream {fallback or 'none'};")
+    rules: list[str] = []
     if group:
         # Apply in reverse so that the first route taking the method wins.
         for route in reversed(group.routes):
             if route.methods is None:
-                lines.append(f"        set $gw_upstream {route.upstream};")
+                rules.append(_block("route-any", upstream=route.upstream))
             else:
-                rx = _q(_methods_regex(route.methods))
-                lines.append(
-                    f"        if ($request_method ~ {rx}) {{ set $gw_upstream {route.upstream}; }}"
-                )
-    lines.append("        if ($gw_upstream = none) { return 405; }")
+                methods = _methods_regex(route.methods)
+                rules.append(_block("route-methods", methods=methods, upstream=route.upstream))
     # >>> stage 2: a parallel run's reads are mirrored to the new owner
-    if group and group.shadow:
-        lines.append(f"        mirror /_gw_mirror/{group.shadow.shadow};")
-        lines.append("        mirror_request_body off;")
+    mirror = _block("mirror-to", shadow=group.shadow.shadow) if group and group.shadow else ""
     # <<< stage 2
-    lines.append("        proxy_hide_header X-Request-ID;")
-    lines.append("        add_header X-Request-ID $gw_request_id always;")
-    lines.append(common.rstrip("\n"))
-    lines.append("        proxy_pass http://gw_$gw_upstream;")
-    lines.append("    }")
-    return "\n".join(lines) + "\n"
+    return _block(
+        "proxy-location",
+        match=match,
+        fallback=fallback or "none",
+        method_rules="".join(rules),
+        mirror=mirror,  # [stage 2]
+        proxy_settings=proxy_settings,
+    )
 
 
 # >>> stage 2: the parallel run's copy, sent by nginx's mirror
-def _mirror_location(shadow: rt.Shadow, common: str, shadow_log: str) -> str:
-    methods = _q(_methods_regex(shadow.methods))
-    return (
-        f"    location = /_gw_mirror/{shadow.shadow} {{\n"
-        "        internal;\n"
-        # $request_method is the client's: never copy a write to the new owner.
-        f"        if ($request_method !~ {methods}) {{ return 204; }}\n"
-        "        log_subrequest on;\n"
-        f"        access_log {shadow_log} gw_shadow;\n"
-        + common
-        + "        proxy_set_header X-Gateway-Shadow 1;\n"
-        '        proxy_set_header Content-Length "";\n'
-        "        proxy_pass_request_body off;\n"
-        f"        proxy_pass http://gw_{shadow.shadow}$request_uri;\n"
-        "    }\n"
+def _mirror_location(shadow: rt.Shadow, proxy_settings: str, shadow_log: str) -> str:
+    return _block(
+        "mirror-location",
+        shadow=shadow.shadow,
+        methods=_methods_regex(shadow.methods),
+        shadow_log=shadow_log,
+        proxy_settings=proxy_settings,
     )
     # <<< stage 2
 
@@ -172,132 +212,53 @@ def render(
     shadow_log = "/dev/stdout" if std_logs else "shadow.log"
     # <<< stage 2
     error_log, access_log = ("stderr", "/dev/stdout") if std_logs else ("error.log", "access.log")
-    common = PROXY_COMMON.format(connect=int(connect_timeout * 1000), read=int(read_timeout * 1000))
+    proxy_settings = _block(
+        "proxy-settings",
+        connect_ms=int(connect_timeout * 1000),
+        read_ms=int(read_timeout * 1000),
+    )
     ui_root = str(rt.ui_dir(env))  # [stage 4]
-    out: list[str] = []
-    out.append(
-        f"# Rendered by `{command}` from gateway/routes.py. Do not edit.\n"
-        f"# Stage {stage} ({tbl.stage.name}).\n"
-        f"# Run: nginx -p DIR -c THIS_FILE  (pid, temp{'' if std_logs else ', logs'} under DIR)\n"
-        "worker_processes 1;\n"
-        "daemon off;\n"
-        "pid nginx.pid;\n"
-        f"error_log {error_log} warn;\n"
-        "events { worker_connections 512; }\n"
-        "\n"
-        "http {\n"
-        "    client_body_temp_path tmp_client_body;\n"
-        "    proxy_temp_path tmp_proxy;\n"
-        "    fastcgi_temp_path tmp_fastcgi;\n"
-        "    uwsgi_temp_path tmp_uwsgi;\n"
-        "    scgi_temp_path tmp_scgi;\n"
-    )
-    # >>> stage 4: the media types of the UI files
-    out.append(
-        "    types {\n"
-        "        text/html html;\n"
-        "        text/css css;\n"
-        "        text/javascript js;\n"
-        "        image/svg+xml svg;\n"
-        "        image/x-icon ico;\n"
-        "        image/png png;\n"
-        "        application/json json map;\n"
-        "        application/manifest+json webmanifest;\n"
-        "        text/plain txt;\n"
-        "    }\n"
-    )
-    # <<< stage 4
-    out.append(
-        "    default_type application/octet-stream;\n"
-        "    server_tokens off;\n"
-        "    sendfile on;\n"
-        "    keepalive_timeout 30s;\n"
-        "\n"
-        "    # X-Request-ID: the client's when sane, else nginx's own $request_id.\n"
-        "    map $http_x_request_id $gw_request_id {\n"
-        f'        "~{rt.SANE_REQUEST_ID}" $http_x_request_id;\n'
-        "        default $request_id;\n"
-        "    }\n"
-        "    log_format gw_main '$remote_addr [$time_local] \"$request\" $status '\n"
-        "                       'up=$upstream_addr up_status=$upstream_status '\n"
-        "                       'rt=$request_time rid=$gw_request_id';\n"
-    )
-    # >>> stage 2: the log of the parallel run's copies
-    out.append(
-        "    log_format gw_shadow 'shadow rid=$gw_request_id \"$request\" '\n"
-        "                         'up=$upstream_addr up_status=$upstream_status '\n"
-        "                         'rt=$upstream_response_time';\n"
-    )
-    # <<< stage 2
-    out.append(f"    access_log {access_log} gw_main;\n\n")
+    upstreams = []
     for name in tbl.upstreams():
         host, port = rt.upstream_hostport(name, env)
-        out.append(
-            f"    upstream gw_{name} {{\n"
-            f"        server {host}:{port} max_fails=0;\n"
-            "        keepalive 16;\n"
-            "    }\n"
-        )
-    out.append(
-        "\n    server {\n"
-        f"        listen {listen};\n"
-        "        server_name _;\n"
-        "        client_max_body_size 1m;\n"
-        "        # Bodies up to the limit (chunked ones too) stay in memory: no temp files.\n"
-        "        client_body_buffer_size 1040k;\n"
-        "        absolute_redirect off;\n"
-        "        merge_slashes off;\n"
-        "        set $gw_upstream none;  # read by the 503/504 pages\n"
-        "\n"
-        "        # nginx's own error pages are HTML: answer JSON instead.\n"
-    )
-    for code in (400, 404, 405, 413):
-        out.append(f"        error_page {code} = @gw_{code};\n")
-    out.append("        error_page 500 502 503 = @gw_503;\n")
-    out.append("        error_page 504 = @gw_504;\n\n")
-    server_body: list[str] = []
-    for code, detail in ERRORS.items():
-        body = {"detail": detail}
-        if code in (503, 504):
-            server_body.append(
-                f"    location @gw_{code} {{\n"
-                + _gateway_headers()
-                + f'        return {code} \'{{"detail":"{detail}","upstream":"$gw_upstream"}}\';\n'
-                "    }\n"
-            )
-        else:
-            server_body.append(
-                f"    location @gw_{code} {{\n"
-                + _gateway_headers()
-                + f"        return {code} {_json(body)};\n"
-                "    }\n"
-            )
+        upstreams.append(_block("upstream", name=name, host=host, port=port))
+    locations: list[str] = []
     mirrored: set[str] = set()  # [stage 2]
     for group in tbl.groups:
         ups = {r.upstream for r in group.routes}
         if ups == {"gateway"}:
-            server_body.append(_own_location(group.routes[0]))
+            locations.append(_own_location(group.routes[0]))
             continue
         # >>> stage 4: the UI files
         if ups == {"ui"}:
-            server_body.append(_ui_location(group, ui_root))
+            locations.append(_ui_location(group, ui_root))
             continue
         # <<< stage 4
-        head = _location_head(group.match, group.pattern)
-        server_body.append(_proxy_location(head, group, tbl.default, common))
+        match = _location_match(group.match, group.pattern)
+        locations.append(_proxy_location(match, group, tbl.default, proxy_settings))
         # >>> stage 2: one mirror location per new owner
         if group.shadow and group.shadow.shadow not in mirrored:
             mirrored.add(group.shadow.shadow)
-            server_body.append(_mirror_location(group.shadow, common, shadow_log))
+            locations.append(_mirror_location(group.shadow, proxy_settings, shadow_log))
         # <<< stage 2
     if tbl.default:
-        server_body.append(_proxy_location("location /", None, tbl.default, common))
+        locations.append(_proxy_location("/", None, tbl.default, proxy_settings))
     else:
-        server_body.append("    location / {\n        return 404;\n    }\n")
-    for block in server_body:
-        out.append("\n".join(("    " + ln if ln else ln) for ln in block.split("\n")))
-    out.append("    }\n}\n")
-    return "".join(out)
+        locations.append(_block("no-route-location"))
+    return fill(
+        load("nginx.conf.tmpl")[""],
+        command=command,
+        stage=stage,
+        stage_name=tbl.stage.name,
+        under_prefix="pid, temp" if std_logs else "pid, temp, logs",
+        error_log=error_log,
+        sane_request_id=rt.SANE_REQUEST_ID,
+        access_log=access_log,
+        upstreams="".join(upstreams),
+        listen=listen,
+        error_pages="".join(_error_location(code, detail) for code, detail in ERRORS.items()),
+        routes="".join(locations),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -187,7 +187,8 @@ def check_tree_runs(number: int, tree: Path, venv: Path, table) -> None:
     py = str(venv / "bin" / "python")
     started = phase(f"Stage {number}: install its requirements")
     run([py, "-m", "pip", "install", "-q", "-r", "requirements/dev.txt"], tree, quiet=True)
-    (venv / ".installed").touch()
+    for stamp in (".runtime", ".installed"):  # the Makefile's two layers, in order
+        (venv / stamp).touch()
     node_modules = ROOT / "tools" / "node" / "node_modules"
     if node_modules.is_dir() and (tree / "tools" / "node").is_dir():
         (tree / "tools" / "node" / "node_modules").symlink_to(node_modules)

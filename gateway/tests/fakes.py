@@ -1,22 +1,27 @@
 """Test helpers: fake upstreams (stdlib HTTP servers on free ports), a real
-nginx runner, the dev router in a thread, and polling with deadlines."""
+nginx runner and the dev router in a thread (ports, processes and deadlines
+from blogtest)."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import threading
-import time
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from blogtest.ports import free_port
+from blogtest.processes import stop, tcp_ready
+from blogtest.timing import wait_until
 from gateway import devrouter, render
+
+
+def port_open(port: int) -> bool:
+    return tcp_ready(port)()
+
 
 NGINX = os.environ.get("NGINX_BIN") or shutil.which("nginx") or "/usr/sbin/nginx"
 
@@ -26,32 +31,6 @@ STREAM_LINES = 2000
 
 def nginx_available() -> bool:
     return Path(NGINX).is_file() and os.access(NGINX, os.X_OK)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
-    """Poll until predicate() is truthy; return it, or raise after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
-
-
-def port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 class FakeUpstream:
@@ -171,7 +150,7 @@ class NginxGateway:
             stderr=subprocess.STDOUT,
         )
         try:
-            wait_for(lambda: self.proc.poll() is not None or port_open(self.port), timeout=10)
+            wait_until(lambda: self.proc.poll() is not None or port_open(self.port), timeout_s=10)
             if self.proc.poll() is not None:
                 raise AssertionError(f"nginx exited: {self.errors()}")
         except BaseException:
@@ -187,13 +166,7 @@ class NginxGateway:
         return "\n".join(parts)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop(self.proc, timeout_s=5)
         self.log.close()
 
 

@@ -17,11 +17,13 @@ import uuid
 import pytest
 import requests
 
+from blogtest.ports import free_port
+from blogtest.timing import wait_until
 from gateway import routes as rt
 from gateway import shadowlog  # [stage 2]
 
 from .conftest import FACADE_STAGES, GATEWAY_STAGES, KINDS
-from .fakes import STREAM_LINES, free_port, port_open, wait_for
+from .fakes import STREAM_LINES, port_open
 
 PID = "0b1f6c1e-8a4e-4b8e-9f3a-1c2d3e4f5a6b"
 TIMEOUT = 5
@@ -392,7 +394,7 @@ def test_dev_router_cli_serves_and_stops(fake_env, tmp_path):
         stderr=subprocess.STDOUT,
     )
     try:
-        wait_for(lambda: proc.poll() is not None or port_open(port), timeout=10)
+        wait_until(lambda: proc.poll() is not None or port_open(port), timeout_s=10)
         assert proc.poll() is None, (tmp_path / "devrouter.log").read_text()
         resp = requests.get(f"http://127.0.0.1:{port}/api/posts/", timeout=TIMEOUT)
         owner, _ = rt.table(NEWEST).resolve("GET", "/api/posts/")
@@ -421,7 +423,7 @@ def test_dev_router_parallel_run_counts_matches_and_mismatches(start_gateway, fa
 
     same = requests.get(gw.url + "/api/posts/same/comments/", timeout=TIMEOUT)
     assert same.headers["X-Served-By"] == "monolith"  # the old owner answers
-    assert wait_for(lambda: shadow_counts(gw)["matches"] == 1)
+    assert wait_until(lambda: shadow_counts(gw)["matches"] == 1, timeout_s=5)
 
     request_id = rid()
     differ = requests.get(
@@ -430,7 +432,7 @@ def test_dev_router_parallel_run_counts_matches_and_mismatches(start_gateway, fa
         timeout=TIMEOUT,
     )
     assert differ.json()["served_by"] == "monolith"
-    counts = wait_for(lambda: (c := shadow_counts(gw))["mismatches"] == 1 and c)
+    counts = wait_until(lambda: (c := shadow_counts(gw))["mismatches"] == 1 and c, timeout_s=5)
     [mismatch] = counts["recent_mismatches"]
     assert mismatch["request_id"] == request_id
     assert (mismatch["primary"], mismatch["shadow"]) == ("monolith", "comments")
@@ -460,7 +462,7 @@ def test_nginx_mirror_sends_reads_to_the_shadow_upstream(start_gateway, fake_env
         timeout=TIMEOUT,
     )
     assert resp.headers["X-Served-By"] == "monolith"  # the old owner answers
-    [copy] = wait_for(lambda: fakes["comments"].requests_seen(request_id=request_id))
+    [copy] = wait_until(lambda: fakes["comments"].requests_seen(request_id=request_id), timeout_s=5)
     assert (copy["method"], copy["path"], copy["shadow"]) == (
         "GET",
         f"/api/posts/{PID}/comments/",
@@ -482,10 +484,12 @@ def test_nginx_mirror_sends_reads_to_the_shadow_upstream(start_gateway, fake_env
         headers={"X-Request-ID": read_id},
         timeout=TIMEOUT,
     )
-    wait_for(lambda: fakes["comments"].requests_seen(request_id=read_id))
+    wait_until(lambda: fakes["comments"].requests_seen(request_id=read_id), timeout_s=5)
     writes = fakes["comments"].requests_seen(request_id=write_id)
     assert [(w["method"], w["shadow"]) for w in writes] == [("POST", None)]
-    wait_for(lambda: "shadow rid=" + read_id in (gw.folder / "shadow.log").read_text())
+    wait_until(
+        lambda: "shadow rid=" + read_id in (gw.folder / "shadow.log").read_text(), timeout_s=5
+    )
 
 
 def test_dev_router_logs_a_json_line_per_mismatch(start_gateway, fake_env, caplog):
@@ -497,7 +501,7 @@ def test_dev_router_logs_a_json_line_per_mismatch(start_gateway, fake_env, caplo
             headers={"X-Request-ID": request_id},
             timeout=TIMEOUT,
         )
-        wait_for(lambda: shadow_counts(gw)["mismatches"] == 1)
+        wait_until(lambda: shadow_counts(gw)["mismatches"] == 1, timeout_s=5)
     [line] = [r.getMessage() for r in caplog.records if request_id in r.getMessage()]
     entry = json.loads(line)
     assert entry["event"] == "shadow_mismatch"
@@ -510,7 +514,7 @@ def test_dev_router_shadow_counts_an_unreachable_shadow_as_an_error(start_gatewa
     gw = start_gateway("devrouter", 2, env, shadow=True)
     resp = requests.get(gw.url + f"/api/posts/{PID}/comments/", timeout=TIMEOUT)
     assert resp.headers["X-Served-By"] == "monolith"  # the client never notices
-    counts = wait_for(lambda: (c := shadow_counts(gw))["errors"] == 1 and c)
+    counts = wait_until(lambda: (c := shadow_counts(gw))["errors"] == 1 and c, timeout_s=5)
     assert counts["mismatches"] == 0
 
 
@@ -524,7 +528,9 @@ def test_nginx_parallel_run_statuses_are_compared_from_the_logs(start_gateway, f
             timeout=TIMEOUT,
         )
         assert resp.status_code == 200  # the primary (monolith) answers
-    result = wait_for(lambda: (r := shadowlog.compare(gw.folder))["compared"] == 2 and r)
+    result = wait_until(
+        lambda: (r := shadowlog.compare(gw.folder))["compared"] == 2 and r, timeout_s=5
+    )
     assert result["matches"] == 1
     [mismatch] = result["mismatched"]
     assert mismatch["request_id"] == differ

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -117,6 +118,25 @@ def test_shadow_mode_mirrors_only_reads():
     assert "if ($request_method !~ '^(GET|HEAD)$') { return 204; }" in text
     assert "mirror" not in render.render(2)
     # <<< stage 2
+
+
+def test_fill_is_strict_and_fills_whole_lines():
+    template = "a {\n    @{rules}\n    b @{x};\n    @{none}\n}\n"
+    filled = render.fill(template, rules="r1;\nr2 {\n    r3;\n}\n", x="$y", none="")
+    assert filled == "a {\n    r1;\n    r2 {\n        r3;\n    }\n    b $y;\n}\n"
+    with pytest.raises(KeyError, match="none"):
+        render.fill(template, rules="", x="")
+    with pytest.raises(ValueError, match="extra"):
+        render.fill(template, rules="", x="", none="", extra="")
+
+
+@pytest.mark.parametrize("stage", GATEWAY_STAGES)
+def test_templates_leave_no_placeholder_comment_or_marker_in_the_config(stage):
+    texts = [render.render(stage), render.render(stage, std_logs=True)]
+    texts.append(render.render(stage, shadow=True))  # [stage 2]
+    for text in texts:
+        assert "@{" not in text
+        assert not re.search(r"^\s*##|>>>|<<<|\[stage", text, re.MULTILINE)
 
 
 def test_cli_writes_the_file(tmp_path):

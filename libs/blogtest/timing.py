@@ -34,7 +34,11 @@ class TimedOut(AssertionError):
 
 
 def wait_until(
-    predicate: Callable[[], T], *, timeout_s: float, what: str, interval_s: float = 0.05
+    predicate: Callable[[], T],
+    *,
+    timeout_s: float = 20.0,
+    what: str = "the condition",
+    interval_s: float = 0.05,
 ) -> T:
     """Calls ``predicate`` until it returns something true, and returns that;
     raises TimedOut (a test failure) naming ``what`` after ``timeout_s``

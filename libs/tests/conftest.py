@@ -9,9 +9,8 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import kombu
@@ -22,18 +21,7 @@ from django.db import connection
 
 from blogbus import broker as blogbus_broker
 from blogbus.relay import OutboxRelay, RelayConfig
-
-
-def _wait_for(predicate: Callable[[], object], *, timeout: float = 10.0, what: str = "condition"):
-    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
+from blogtest.timing import wait_until
 
 
 @pytest.fixture
@@ -114,13 +102,13 @@ def _drain(queue: kombu.Queue, count: int, *, timeout: float = 10.0) -> list[kom
             got.append(message)
         return True
 
-    _wait_for(enough, timeout=timeout, what=f"{count} message(s) on {queue.name}")
+    wait_until(enough, timeout_s=timeout, what=f"{count} message(s) on {queue.name}")
     return got
 
 
 @pytest.fixture(name="wait_for")
 def wait_for_fixture():
-    return _wait_for
+    return wait_until
 
 
 @pytest.fixture(name="drain")

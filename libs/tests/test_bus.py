@@ -32,14 +32,15 @@ from blogbus.broker import filesystem_url
 from blogbus.bus.management.commands import bus_declare, bus_replay_dead
 from blogbus.bus.topology import (
     DEAD_LETTER_EXCHANGE,
-    EXCHANGE,
     dead_letter_queue_name,
     declare_topology,
     queue_name,
 )
 from blogbus.envelope import COMMENT_CREATED, COMMENT_DELETED, POST_CREATED, Envelope
 from blogbus.inbox.models import InboxEvent
-from blogbus.testing import temporary_vhost
+from blogbus.testing import publish_as_relay, temporary_vhost
+from blogtest.processes import stop
+from blogtest.timing import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
@@ -155,23 +156,6 @@ def queue_counts(amqp: kombu.Connection, name: str) -> tuple[int, int]:
     return messages, consumers
 
 
-def publish(
-    amqp: kombu.Connection, body: str | bytes, routing_key: str, message_id: str | None = None
-) -> None:
-    """As the relay publishes: blog.events, CloudEvents structured content, persistent."""
-    with amqp.channel() as channel:
-        kombu.Producer(channel).publish(
-            body,
-            exchange=EXCHANGE,
-            routing_key=routing_key,
-            content_type="application/cloudevents+json",
-            content_encoding="utf-8",
-            delivery_mode=2,
-            mandatory=True,
-            **({"message_id": message_id} if message_id else {}),
-        )
-
-
 def new_event(event_type: str = POST_CREATED) -> Envelope:
     return Envelope.new(
         type=event_type,
@@ -184,17 +168,6 @@ def effects(service: str) -> int:
     return ContentType.objects.filter(
         app_label=EFFECT_APP_LABEL, model__startswith=f"{service}|"
     ).count()
-
-
-def wait_until(predicate: Callable[[], object], *, timeout: float = 20.0, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 class Workers:
@@ -239,18 +212,9 @@ class Workers:
             for path in sorted(self.folder.glob("worker-*.log"))
         )
 
-    def stop(self, proc: subprocess.Popen, timeout: float = 15.0) -> None:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-
     def stop_all(self) -> None:
         for proc in self.procs:
-            self.stop(proc)
+            stop(proc, timeout_s=15)
 
 
 @pytest.fixture
@@ -277,7 +241,7 @@ def wait_consuming(amqp: kombu.Connection, workers: Workers, service: str) -> No
             with contextlib.suppress(Exception):
                 channel.close()
 
-    wait_until(consuming, timeout=30, what=f"a worker consuming {queue_name(service)}")
+    wait_until(consuming, timeout_s=30, what=f"a worker consuming {queue_name(service)}")
 
 
 def calls(folder: Path, service: str) -> list[str]:
@@ -305,8 +269,8 @@ def test_topology_routes_by_binding_and_dead_letters(amqp, service_names):
     declare_topology(amqp, comments, [POST_CREATED])  # idempotent, same arguments
     declare_topology(amqp, posts, ["comment.*"])
 
-    publish(amqp, new_event(POST_CREATED).to_json(), POST_CREATED)
-    publish(amqp, new_event(COMMENT_CREATED).to_json(), COMMENT_CREATED)
+    publish_as_relay(amqp, new_event(POST_CREATED).to_json(), POST_CREATED)
+    publish_as_relay(amqp, new_event(COMMENT_CREATED).to_json(), COMMENT_CREATED)
 
     wait_until(lambda: queue_counts(amqp, queue_name(comments))[0] == 1, what="comments' queue")
     wait_until(lambda: queue_counts(amqp, queue_name(posts))[0] == 1, what="posts' queue")
@@ -335,7 +299,7 @@ def test_bus_declare_command(amqp, broker_url, service_names):
         stdout=out,
     )
     assert queue_name(service) in out.getvalue()
-    publish(amqp, new_event("post.deleted").to_json(), "post.deleted")
+    publish_as_relay(amqp, new_event("post.deleted").to_json(), "post.deleted")
     wait_until(lambda: queue_counts(amqp, queue_name(service))[0] == 1, what="the bound queue")
     assert queue_counts(amqp, dead_letter_queue_name(service)) == (0, 0)
     assert DEAD_LETTER_EXCHANGE == "blog.events.dlx"
@@ -350,8 +314,8 @@ def test_the_same_event_delivered_twice_is_applied_once(amqp, workers, service_n
     wait_consuming(amqp, workers, service)
     event = new_event()
 
-    publish(amqp, event.to_json(), POST_CREATED)
-    publish(amqp, event.to_json(), POST_CREATED)  # a duplicate, e.g. the relay republished
+    publish_as_relay(amqp, event.to_json(), POST_CREATED)
+    publish_as_relay(amqp, event.to_json(), POST_CREATED)  # a duplicate, e.g. the relay republished
 
     wait_until(lambda: "bus.duplicate" in workers.logs(), what="the second delivery")
     wait_until(lambda: settled(amqp, service), what="both messages acked")
@@ -368,7 +332,7 @@ def test_the_worker_takes_its_broker_from_the_broker_url_setting(amqp, workers, 
     service = service_names("from-env")
     workers.start(service, POST_CREATED, url_from_env=True)
     wait_consuming(amqp, workers, service)
-    publish(amqp, new_event().to_json(), POST_CREATED)
+    publish_as_relay(amqp, new_event().to_json(), POST_CREATED)
     wait_until(lambda: effects(service) == 1, what="the event applied")
 
 
@@ -381,7 +345,7 @@ def test_worker_killed_inside_the_handler_redelivers_and_applies_once(
     first = workers.start(service, POST_CREATED)
     wait_consuming(amqp, workers, service)
     event = new_event()
-    publish(amqp, event.to_json(), POST_CREATED)
+    publish_as_relay(amqp, event.to_json(), POST_CREATED)
     wait_until(
         lambda: (tmp_path / f"entered-{service}").exists(), what="the worker inside its handler"
     )
@@ -392,7 +356,7 @@ def test_worker_killed_inside_the_handler_redelivers_and_applies_once(
     block.unlink()
 
     workers.start(service, POST_CREATED)
-    wait_until(lambda: effects(service) == 1, timeout=30, what="the redelivered event applied")
+    wait_until(lambda: effects(service) == 1, timeout_s=30, what="the redelivered event applied")
     wait_until(lambda: settled(amqp, service), what="the message acked")
     time.sleep(0.3)
     assert calls(tmp_path, service) == [event.id, event.id]  # delivered twice
@@ -411,7 +375,7 @@ def test_poison_event_retries_on_its_own_queue_then_dead_letters_then_replays(
     wait_consuming(amqp, workers, other)
     event = new_event()
 
-    publish(amqp, event.to_json(), POST_CREATED, message_id=event.id)
+    publish_as_relay(amqp, event.to_json(), POST_CREATED, message_id=event.id)
 
     dlq = dead_letter_queue_name(failing)
     wait_until(lambda: queue_counts(amqp, dlq)[0] == 1, what="the event in the DLQ")
@@ -459,11 +423,11 @@ def test_unparseable_body_goes_to_the_dlq_at_once_and_unknown_types_are_ignored(
     workers.start(service, POST_CREATED)
     wait_consuming(amqp, workers, service)
 
-    publish(amqp, b"{not json", POST_CREATED)
-    publish(amqp, b'{"specversion": "1.0"}', POST_CREATED)  # JSON, not an envelope
-    publish(amqp, new_event(COMMENT_DELETED).to_json(), COMMENT_DELETED)
+    publish_as_relay(amqp, b"{not json", POST_CREATED)
+    publish_as_relay(amqp, b'{"specversion": "1.0"}', POST_CREATED)  # JSON, not an envelope
+    publish_as_relay(amqp, new_event(COMMENT_DELETED).to_json(), COMMENT_DELETED)
     known = new_event()
-    publish(amqp, known.to_json(), POST_CREATED)
+    publish_as_relay(amqp, known.to_json(), POST_CREATED)
 
     dlq = dead_letter_queue_name(service)
     wait_until(lambda: queue_counts(amqp, dlq)[0] == 2, what="two poison messages in the DLQ")

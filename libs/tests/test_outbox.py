@@ -91,5 +91,5 @@ def test_notify_is_delivered_at_commit_only(wait_for, pg_connect):
         outbox_append(type=POST_DELETED, source="/monolith", data={"id": "y"})
         # Not before the commit (a non-blocking look, not a wait).
         assert not list(listener.notifies(timeout=0, stop_after=1))
-    wait_for(poll, timeout=10, what="the outbox NOTIFY")
+    wait_for(poll, timeout_s=10, what="the outbox NOTIFY")
     assert received[0].channel == notify_channel()

@@ -2,7 +2,6 @@
 OutboxEvent row (the outbox of a service on MongoDB), on the real RabbitMQ."""
 
 import json
-import socket
 import subprocess
 import sys
 import uuid
@@ -14,6 +13,7 @@ from django.conf import settings
 from blogbus.envelope import COMMENT_CREATED, COMMENT_DELETED, Envelope
 from blogbus.publisher import BrokerUnavailable, EnvelopePublisher
 from blogbus.relay import OutboxRelay, RelayConfig
+from blogtest.ports import free_port
 
 LIBS = Path(__file__).resolve().parents[1]
 
@@ -92,9 +92,7 @@ def test_an_unroutable_envelope_is_reported_not_lost_silently(publisher, make_qu
 
 
 def test_an_unreachable_broker_raises_broker_unavailable():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed once the block ends: connections refused
+    port = free_port()  # nothing listens there: connections are refused
     publisher = EnvelopePublisher(f"amqp://guest:guest@127.0.0.1:{port}//", connect_timeout=2)
     try:
         with pytest.raises(BrokerUnavailable):

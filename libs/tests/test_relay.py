@@ -150,7 +150,7 @@ def test_notify_wakes_the_relay_before_its_sweep(relay_config, make_queue, drain
     worker = threading.Thread(target=relay.run_forever, args=(stop,), daemon=True)
     worker.start()
     try:
-        wait_for(relay.listening.is_set, timeout=10, what="the relay to LISTEN")
+        wait_for(relay.listening.is_set, timeout_s=10, what="the relay to LISTEN")
         event = append(POST_CREATED)
         [message] = drain(queue, 1, timeout=10)
         assert json.loads(message.body)["id"] == str(event.event_id)
@@ -181,7 +181,7 @@ def test_relay_loop_backs_off_while_the_broker_is_down(relay_config, wait_for):
     worker = threading.Thread(target=relay.run_forever, args=(stop,), daemon=True)
     worker.start()
     try:
-        wait_for(lambda: relay.outages >= 3, timeout=10, what="three reconnection attempts")
+        wait_for(lambda: relay.outages >= 3, timeout_s=10, what="three reconnection attempts")
     finally:
         stop.set()
         worker.join(timeout=10)
@@ -269,7 +269,7 @@ def test_events_written_while_the_broker_is_down_are_delivered_when_it_is_back(
                 seen.add(json.loads(message.body)["id"])
             return during <= seen
 
-        wait_for(all_delivered, timeout=20, what="the events written while the broker was down")
+        wait_for(all_delivered, timeout_s=20, what="the events written while the broker was down")
         wait_for(lambda: not pending.exists(), what="every row to be marked sent")
     finally:
         stop.set()

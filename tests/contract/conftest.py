@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from blogtest.processes import StartFailed
 from tests.support.live_server import ServerFailed
-from tests.support.processes import StartFailed
 from tests.support.stacks import Stack, stage_stack
 
 HERE = Path(__file__).resolve().parent

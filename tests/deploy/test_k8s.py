@@ -29,6 +29,7 @@ import pytest
 import yaml
 
 from stages import table
+from tests.deploy import dockerfiles
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "k8s"
@@ -289,31 +290,9 @@ def test_pod_disruption_budgets_cover_the_replicated_web_deployments(overlay):
         assert matched[0]["spec"]["replicas"] >= 2, pdb["metadata"]
 
 
-@functools.cache
-def dockerfile(component: str) -> tuple[tuple[str, str], ...]:
-    """(INSTRUCTION, arguments) of the image's Dockerfile, continuations joined."""
-    items: list[tuple[str, str]] = []
-    pending = ""
-    for raw in DOCKERFILES[component].read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if line.startswith("#") or (not pending and not line):
-            continue
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
-            continue
-        keyword, _, args = (pending + line).partition(" ")
-        pending = ""
-        items.append((keyword.upper(), args.strip()))
-    return tuple(items)
-
-
-def final_stage(component: str) -> tuple[tuple[str, str], ...]:
-    items = dockerfile(component)
-    return items[max(i for i, (k, _) in enumerate(items) if k == "FROM") :]
-
-
 def image_instruction(component: str, keyword: str) -> str | None:
-    values = [args for k, args in final_stage(component) if k == keyword]
+    """The last ``keyword`` of the final stage of the component's Dockerfile."""
+    values = [args for k, args in dockerfiles.final_stage(DOCKERFILES[component]) if k == keyword]
     return values[-1] if values else None
 
 
@@ -347,7 +326,8 @@ def writable_dirs(spec: dict, container: dict) -> list[PurePosixPath]:
 def gateway_config(stage: int) -> str:
     """The nginx.conf the gateway image renders for `stage`: its build stage's
     render command (its options, --std-logs or not), printed to stdout."""
-    run = next(a for k, a in dockerfile("gateway") if k == "RUN" and "gateway.render" in a)
+    gateway = dockerfiles.instructions(DOCKERFILES["gateway"])
+    run = next(a for k, a in gateway if k == "RUN" and "gateway.render" in a)
     command = shlex.split(run.split("gateway.render", 1)[1].split("&&", 1)[0])
     if "--out" in command:
         at = command.index("--out")

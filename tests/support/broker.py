@@ -12,6 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from blogbus.testing import temporary_vhost
+from blogtest.ports import free_port
+from blogtest.processes import stop, tcp_ready
+from blogtest.timing import wait_until
 
 BROKER_HOST = os.environ.get("TEST_BROKER_HOST", "127.0.0.1:5672")
 
@@ -29,15 +32,8 @@ class PrivateBroker:
     Durable queues and persistent messages survive a stop and a start."""
 
     def __init__(self, folder) -> None:
-        import socket
-
-        def free() -> int:
-            with socket.socket() as sock:
-                sock.bind(("127.0.0.1", 0))
-                return sock.getsockname()[1]
-
         self.folder = folder
-        self.port, self.dist_port = free(), free()
+        self.port, self.dist_port = free_port(), free_port()
         self.node = f"rtest{secrets.token_hex(4)}@localhost"
         self.url = f"amqp://guest:guest@127.0.0.1:{self.port}//"
         for sub in ("mnesia", "log"):
@@ -66,23 +62,19 @@ class PrivateBroker:
         }
 
     def start(self, deadline_s: float = 60) -> None:
-        import socket
-        import time
-
         log = (self.folder / "server.log").open("ab")
         self.process = subprocess.Popen(
             ["rabbitmq-server"], env=self.env(), stdout=log, stderr=subprocess.STDOUT
         )
-        deadline = time.monotonic() + deadline_s
-        while time.monotonic() < deadline:
+
+        def listening() -> bool:
             if self.process.poll() is not None:
                 raise RuntimeError(f"private RabbitMQ exited: see {self.folder}/server.log")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"private RabbitMQ not up within {deadline_s} s")
+            return tcp_ready(self.port)()
+
+        wait_until(
+            listening, timeout_s=deadline_s, what="the private RabbitMQ node", interval_s=0.2
+        )
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -90,11 +82,7 @@ class PrivateBroker:
         subprocess.run(
             ["rabbitmqctl", "-n", self.node, "stop"], capture_output=True, timeout=60, check=False
         )
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        stop(self.process, timeout_s=30)
 
 
 @contextmanager

@@ -6,8 +6,6 @@ gateway instead (CONTRACT_BASE_URL, E2E_BASE_URL)."""
 from __future__ import annotations
 
 import os
-import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -16,12 +14,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 import requests
-from psycopg import sql
+
+from blogtest.ports import free_port
+from blogtest.processes import stop, tail
+from blogtest.timing import scaled
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 STARTUP_DEADLINE_S = 30.0
 
 
@@ -39,39 +38,6 @@ class LiveServer:
         return tail(self.log_path, lines)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def tail(path: Path, lines: int = 200) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError as exc:
-        return f"(cannot read {path}: {exc})"
-
-
-def database_url(name: str) -> str:
-    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-
-
-def _admin(statement: sql.Composable) -> None:
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(statement)
-
-
-@contextmanager
-def fresh_database(prefix: str) -> Iterator[str]:
-    """A new, empty database; dropped afterwards. Yields its URL."""
-    name = f"{prefix}_{secrets.token_hex(6)}"
-    _admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield database_url(name)
-    finally:
-        _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
 def monolith_env(database: str, **extra: str) -> dict[str, str]:
     return {
         **os.environ,
@@ -83,18 +49,8 @@ def monolith_env(database: str, **extra: str) -> dict[str, str]:
     }
 
 
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
 def wait_until_healthy(server: LiveServer, deadline_s: float = STARTUP_DEADLINE_S) -> None:
+    deadline_s = scaled(deadline_s)
     deadline = time.monotonic() + deadline_s
     last_error = "no answer yet"
     while time.monotonic() < deadline:

@@ -23,17 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from blogbus.broker import filesystem_url  # [stage 3]
+from blogtest.mongo import mongo_wire_process  # [stage 2]
+from blogtest.ports import free_port
+from blogtest.postgres import fresh_database
+from blogtest.processes import Process, http_ready, restart, running
 from stages import table
 
 from .broker import own_vhost  # [stage 3]
-from .live_server import REPO_ROOT, free_port, fresh_database
-from .processes import (
-    Process,
-    http_ready,
-    restart,
-    running,
-    tcp_ready,  # [stage 2]
-)
+from .live_server import REPO_ROOT
 
 GATEWAYS = ("nginx", "dev")
 PROFILES = ("real", "embedded")
@@ -153,17 +150,6 @@ def gateway_process(
     # <<< stage 1
 
 
-# >>> stage 2: the comments' store
-def mongodb_process(port: int, folder: Path) -> Process:
-    """The MongoDB-wire server (SecantusDB) the comments service stores in."""
-    command = [
-        sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port),
-        "--storage-path", str(folder),
-    ]  # fmt: skip
-    return Process(name="mongodb", command=command, cwd=REPO_ROOT, ready=tcp_ready(port))
-    # <<< stage 2
-
-
 def app_process(process: table.Process, port: int, env: dict[str, str]) -> Process:
     """An app's web server: gunicorn, 2 sync workers."""
     app = table.APPS[process.app]
@@ -222,7 +208,7 @@ def stage_stack(
         # >>> stage 2: the comments' store
         if topology.of_role("store") and mongo_port is None:
             mongo_port = free_port()
-            processes.append(mongodb_process(mongo_port, log_dir / "mongo-data"))
+            processes.append(mongo_wire_process(mongo_port, log_dir / "mongo-data"))
         if mongo_port is not None:
             addresses["mongodb"] = f"mongodb://127.0.0.1:{mongo_port}"
         # <<< stage 2

@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.support.live_server import fresh_database, gunicorn_monolith
+from blogtest.postgres import fresh_database
+from tests.support.live_server import gunicorn_monolith
 
 
 @pytest.fixture(scope="module")

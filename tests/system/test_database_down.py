@@ -7,7 +7,8 @@ import time
 import pytest
 import requests
 
-from tests.support.live_server import free_port, gunicorn_monolith
+from blogtest.ports import free_port
+from tests.support.live_server import gunicorn_monolith
 
 UNKNOWN = "4b0c8a37-6f39-4c55-9d0a-d5d3b6a6a111"
 

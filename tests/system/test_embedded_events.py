@@ -28,8 +28,8 @@ import pymongo
 import pytest
 import requests
 
+from blogtest.timing import poll, scaled
 from tests.support.stacks import stage_stack
-from tests.system.test_event_faults import poll
 from tests.system.test_stage4_faults import kill
 
 DEADLINE_S = 60
@@ -129,7 +129,7 @@ def comment_count(stack, post_id: str) -> int:
 
 def wait_count(stack, post_id: str, expected: int) -> int:
     """The count once it is ``expected``, or the last one seen at the deadline."""
-    poll(lambda: comment_count(stack, post_id) == expected, DEADLINE_S)
+    poll(lambda: comment_count(stack, post_id) == expected, timeout_s=DEADLINE_S)
     return comment_count(stack, post_id)
 
 
@@ -140,7 +140,7 @@ def write_comments(stack, post_id: str, numbers: range) -> None:
 
 
 def settle(stack, mongo) -> None:
-    assert poll(lambda: quiet(stack, mongo), DEADLINE_S), "events still in flight"
+    assert poll(lambda: quiet(stack, mongo), timeout_s=DEADLINE_S), "events still in flight"
 
 
 # -- 1. events across processes ---------------------------------------------------
@@ -152,7 +152,7 @@ def test_events_flow_across_processes(embedded, mongo):
     # (a request could have filled it by reading through to posts).
     assert poll(
         lambda: mongo.posts_replica.count_documents({"_id": {"$in": [kept, doomed]}}) == 2,
-        DEADLINE_S,
+        timeout_s=DEADLINE_S,
     ), "post.created did not reach the comments service's replica"
 
     comments_url = embedded.urls["comments"]
@@ -175,11 +175,11 @@ def test_events_flow_across_processes(embedded, mongo):
     assert deleted.status_code == 204
     assert poll(
         lambda: (mongo.posts_replica.find_one({"_id": doomed}) or {}).get("deleted") is True,
-        DEADLINE_S,
+        timeout_s=DEADLINE_S,
     ), "post.deleted did not tombstone the post in the replica"
-    assert poll(lambda: mongo.comments.count_documents({"post_id": doomed}) == 0, DEADLINE_S), (
-        "post.deleted did not remove the post's comments"
-    )
+    assert poll(
+        lambda: mongo.comments.count_documents({"post_id": doomed}) == 0, timeout_s=DEADLINE_S
+    ), "post.deleted did not remove the post's comments"
     embedded.restart("comments")
     gone = requests.get(f"{embedded.url}/api/posts/{doomed}/comments/", timeout=10)
     assert gone.status_code == 404
@@ -208,7 +208,7 @@ def freeze_holding_a_message(stack, name: str, queue: str) -> int:
     """Lets the frozen consumer ``name`` of ``queue`` run in short slices until
     it is frozen again while it holds a message it has not acked; returns how
     many it holds."""
-    deadline = time.monotonic() + DEADLINE_S
+    deadline = time.monotonic() + scaled(DEADLINE_S)
     while time.monotonic() < deadline:
         held = unacked_messages(stack, queue)
         if held:
@@ -226,7 +226,7 @@ def test_consumer_killed_while_events_flow_applies_each_event_once(embedded, mon
     write_comments(embedded, post_id, range(FIRST))
     assert poll(
         lambda: ready_messages(embedded, QUEUE) + unacked_messages(embedded, QUEUE) == FIRST,
-        DEADLINE_S,
+        timeout_s=DEADLINE_S,
     )
     # Killed in the middle of the backlog, with a message taken and not acked
     # (its effect maybe committed already): the redelivery must not count it twice.
@@ -239,7 +239,8 @@ def test_consumer_killed_while_events_flow_applies_each_event_once(embedded, mon
     # Events go on being published while no consumer runs: they wait in its queue.
     write_comments(embedded, post_id, range(FIRST, FIRST + SECOND))
     assert poll(
-        lambda: mongo.comments.count_documents({"outbox": {"$exists": True}}) == 0, DEADLINE_S
+        lambda: mongo.comments.count_documents({"outbox": {"$exists": True}}) == 0,
+        timeout_s=DEADLINE_S,
     )
     waiting = ready_messages(embedded, QUEUE) + unacked_messages(embedded, QUEUE)
     # The held message is waiting again, whether its effect was committed or not.
@@ -288,7 +289,7 @@ def test_relays_stopped_during_writes_lose_no_event(embedded, mongo):
     assert wait_count(embedded, post_id, COMMENTS) == COMMENTS
     assert poll(
         lambda: mongo.posts_replica.count_documents({"_id": {"$in": created}}) == len(created),
-        DEADLINE_S,
+        timeout_s=DEADLINE_S,
     ), "post.created events written while the posts relay was down did not arrive"
     settle(embedded, mongo)
     assert comment_count(embedded, post_id) == COMMENTS

@@ -10,22 +10,13 @@ from contextlib import ExitStack
 
 import requests
 
+from blogtest.timing import poll
 from stages import table
 from tests.support.broker import private_broker
 from tests.support.stacks import stage_stack
 
 COMMENTS = 30
 STOP_AFTER = 10
-
-
-def poll(predicate, deadline_s, interval_s=0.25):
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval_s)
-    return predicate()
 
 
 def test_broker_down_during_writes_loses_no_event(tmp_path):
@@ -53,7 +44,7 @@ def test_broker_down_during_writes_loses_no_event(tmp_path):
             count = requests.get(f"{api}/{post['id']}/", timeout=10).json()["comment_count"]
             return count if count == COMMENTS else None
 
-        assert poll(counted, deadline_s=90) == COMMENTS
+        assert poll(counted, timeout_s=90) == COMMENTS
         # Settled: nothing arrives twice later.
         time.sleep(2)
         assert requests.get(f"{api}/{post['id']}/", timeout=10).json()["comment_count"] == COMMENTS

@@ -10,15 +10,10 @@ from contextlib import ExitStack
 
 import requests
 
+from blogtest.mongo import mongo_wire_server  # [stage 2]
+from blogtest.postgres import fresh_database
 from tests.support import stacks  # [stage 1]
-from tests.support.live_server import (
-    REPO_ROOT,
-    free_port,  # [stage 2]
-    fresh_database,
-    gunicorn_monolith,
-    monolith_env,
-)
-from tests.support.processes import running  # [stage 2]
+from tests.support.live_server import REPO_ROOT, gunicorn_monolith, monolith_env
 
 
 def run(cwd, env, *args):
@@ -76,15 +71,13 @@ def test_one_data_set_walks_through_the_stages(tmp_path):
         # <<< stage 1
 
         # >>> stage 2: the comments migrated into MongoDB, served by the comments service
-        mongo_port = free_port()
-        walk.enter_context(
-            running([stacks.mongodb_process(mongo_port, tmp_path / "mongo")], tmp_path)
-        )
+        mongo_url = walk.enter_context(mongo_wire_server(tmp_path / "mongo"))
+        mongo_port = int(mongo_url.rsplit(":", 1)[1])
         comments_env = {
             **os.environ,
             **stacks.app_settings("comments"),
             "MONOLITH_DATABASE_URL": monolith_db,
-            "MONGO_URL": f"mongodb://127.0.0.1:{mongo_port}",
+            "MONGO_URL": mongo_url,
             "MONGO_DB": "comments",
         }
         run(stacks.app_dir("comments"), comments_env, "import_monolith_comments", "--quiet")

@@ -1,25 +1,29 @@
-"""bench/run.py reads wrk's text output; these pin the parts it relies on."""
+"""bench/wrk.py reads wrk's text output; these pin the parts bench/run.py relies on."""
 
-import importlib.util
+import importlib
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-RUN_PY = Path(__file__).resolve().parents[2] / "bench" / "run.py"
+BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_run", RUN_PY)
-    module = importlib.util.module_from_spec(spec)
-    # dataclasses look their module up in sys.modules while the class is built.
-    sys.modules[spec.name] = module
+    """bench/'s modules, imported as `python bench/run.py` imports them: with
+    bench/ first on sys.path. Forgotten again afterwards."""
+    sys.path.insert(0, str(BENCH_DIR))
     try:
-        spec.loader.exec_module(module)
-        yield module
+        yield SimpleNamespace(
+            **{name: importlib.import_module(name) for name in ("common", "server", "wrk")}
+        )
     finally:
-        sys.modules.pop(spec.name, None)
+        sys.path.remove(str(BENCH_DIR))
+        for name, module in list(sys.modules.items()):
+            if Path(getattr(module, "__file__", None) or "/").parent == BENCH_DIR:
+                del sys.modules[name]
 
 
 WRK_OUTPUT = """\
@@ -42,7 +46,7 @@ Transfer/sec:      2.50MB
 
 
 def test_parses_throughput_latency_units_and_errors(bench):
-    result = bench.parse_wrk(WRK_OUTPUT)
+    result = bench.wrk.parse_wrk(WRK_OUTPUT)
 
     assert result.requests_per_s == 1580.0
     assert result.requests == 15800
@@ -65,20 +69,20 @@ def test_a_clean_run_has_no_errors(bench):
         line for line in WRK_OUTPUT.splitlines() if "errors" not in line and "Non-2xx" not in line
     )
 
-    assert bench.parse_wrk(clean).errors == 0
+    assert bench.wrk.parse_wrk(clean).errors == 0
 
 
 def test_output_without_latency_distribution_is_refused(bench):
     without = WRK_OUTPUT.split("  Latency Distribution")[0] + "Requests/sec:   1.00\n"
 
-    with pytest.raises(bench.BenchError):
-        bench.parse_wrk(without)
+    with pytest.raises(bench.common.BenchError):
+        bench.wrk.parse_wrk(without)
 
 
 def test_database_url_swaps_only_the_database_name(bench):
     server = "postgresql://postgres@127.0.0.1:5432/postgres"
 
     assert (
-        bench.database_url(server, "blog_bench")
+        bench.server.database_url(server, "blog_bench")
         == "postgresql://postgres@127.0.0.1:5432/blog_bench"
     )

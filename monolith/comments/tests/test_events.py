@@ -10,11 +10,11 @@ from django.db import transaction
 from blogbus.envelope import COMMENT_CREATED, COMMENT_DELETED, POST_CREATED, POST_DELETED, Envelope
 from blogbus.inbox.services import consume_once
 from blogbus.outbox.models import OutboxEvent
+from blogtest.ports import free_port
 from monolith.comments import api, events
 from monolith.comments.models import CommentCount
 from monolith.posts import services as post_services
 from monolith.posts.tests.factories import PostFactory
-from tests.support.live_server import free_port
 
 pytestmark = pytest.mark.django_db
 

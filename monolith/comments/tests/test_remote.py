@@ -7,10 +7,10 @@ import uuid
 
 import pytest
 
+from blogtest.ports import free_port
 from blogweb.timeutil import format_rfc3339_ms
 from monolith.comments.models import Comment
 from monolith.posts.tests.factories import PostFactory
-from tests.support.live_server import free_port
 
 from .fake_service import FakeCommentsService
 

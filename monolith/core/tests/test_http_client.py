@@ -8,10 +8,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from blogtest.ports import free_port
 from blogweb.exceptions import DependencyUnavailable
 from blogweb.http import call_service
 from blogweb.requestid import current_request_id
-from tests.support.live_server import free_port
 
 
 class Recorder(BaseHTTPRequestHandler):

@@ -8,15 +8,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import kombu  # [stage 3]
 import pymongo
@@ -24,36 +19,26 @@ import pytest
 from comments import repository
 
 from blogbus.testing import temporary_vhost  # [stage 3]
+from blogtest.mongo import mongo_wire_server
+from blogtest.ports import free_port
+from blogtest.timing import wait_until
+from blogweb.settings import test_database_name
 
-STARTUP_DEADLINE_S = 30.0
-TEST_DB = "comments_test"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+TEST_DB = test_database_name("comments")
 
 
-def _wait_for_mongo(url: str, process: subprocess.Popen | None, log: Path | None) -> None:
-    deadline = time.monotonic() + STARTUP_DEADLINE_S
+def _ping(url: str) -> None:
+    """Until a MongoDB answers at ``url`` (TEST_MONGO_URL: a server of someone else's)."""
     client = pymongo.MongoClient(url, serverSelectionTimeoutMS=250, connectTimeoutMS=250)
+
+    def answers() -> bool:
+        try:
+            return bool(client.admin.command("ping"))
+        except pymongo.errors.PyMongoError:
+            return False
+
     try:
-        while True:
-            try:
-                client.admin.command("ping")
-                return
-            except pymongo.errors.PyMongoError as exc:
-                if process is not None and process.poll() is not None:
-                    tail = log.read_text(errors="replace")[-4000:] if log else ""
-                    raise RuntimeError(
-                        f"secantus exited with {process.returncode}:\n{tail}"
-                    ) from exc
-                if time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"no MongoDB answered at {url} in {STARTUP_DEADLINE_S}s"
-                    ) from exc
-                time.sleep(0.1)
+        wait_until(answers, timeout_s=30, what=f"a MongoDB at {url}")
     finally:
         client.close()
 
@@ -64,40 +49,14 @@ def mongo_url(tmp_path_factory) -> Iterator[str]:
     (a real MongoDB in CI), else a SecantusDB process of our own."""
     external = os.environ.get("TEST_MONGO_URL")
     if external:
-        _wait_for_mongo(external, None, None)
+        _ping(external)
         yield external
         return
-    workdir = tmp_path_factory.mktemp("secantus")
-    port = free_port()
-    log = workdir / "secantus.log"
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "secantus",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--storage-path",
-                str(workdir / "data"),
-            ],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"mongodb://127.0.0.1:{port}"
     try:
-        _wait_for_mongo(url, process, log)
-        yield url
+        with mongo_wire_server(tmp_path_factory.mktemp("secantus")) as url:
+            yield url
     finally:
         repository.close_clients()
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")
@@ -229,15 +188,4 @@ def amqp(broker_url) -> Iterator[kombu.Connection]:
     yield conn
     conn.release()
 
-
-def wait_until(predicate, *, timeout: float = 10.0, what: str):
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
     # <<< stage 3

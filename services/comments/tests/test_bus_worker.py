@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import os
-import signal
 import subprocess
 import sys
 import uuid
@@ -17,31 +16,19 @@ import kombu
 import pytest
 from django.core.management import call_command
 
-from blogbus.bus.topology import EXCHANGE, dead_letter_queue_name, queue_name
+from blogbus.bus.topology import dead_letter_queue_name, queue_name
 from blogbus.envelope import POST_CREATED, POST_DELETED, Envelope
+from blogbus.testing import publish_envelope
+from blogtest.processes import stop
+from blogtest.timing import wait_until
 
-from .conftest import TEST_DB, wait_until
+from .conftest import TEST_DB
 from .factories import make_comment
 
 pytestmark = pytest.mark.timeout(120)
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 SERVICE = "comments"
-
-
-def publish(amqp: kombu.Connection, envelope: Envelope) -> None:
-    """As a relay publishes: blog.events, CloudEvents structured content, persistent."""
-    with amqp.channel() as channel:
-        kombu.Producer(channel).publish(
-            envelope.to_json(),
-            exchange=EXCHANGE,
-            routing_key=envelope.type,
-            content_type="application/cloudevents+json",
-            content_encoding="utf-8",
-            delivery_mode=2,
-            mandatory=True,
-            message_id=envelope.id,
-        )
 
 
 def post_created(post_id: uuid.UUID) -> Envelope:
@@ -89,16 +76,10 @@ def worker(tmp_path, broker_url, mongo_url, amqp) -> Iterator[subprocess.Popen]:
             return False
 
     try:
-        wait_until(consuming, timeout=30, what="the worker consuming its queue")
+        wait_until(consuming, timeout_s=30, what="the worker consuming its queue")
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        stop(proc, timeout_s=15)
         print(log_path.read_text(errors="replace")[-4000:])  # shown when the test failed
         channel = amqp.channel()
         for name in (queue_name(SERVICE), dead_letter_queue_name(SERVICE)):
@@ -118,7 +99,9 @@ def test_bus_declare_binds_the_comments_queue(amqp, broker_url):
     )
     try:
         assert "comments.blog-events" in out.getvalue()
-        publish(amqp, Envelope.new(type=POST_DELETED, source="/t", data={"id": str(uuid.uuid4())}))
+        publish_envelope(
+            amqp, Envelope.new(type=POST_DELETED, source="/t", data={"id": str(uuid.uuid4())})
+        )
         wait_until(lambda: queue_state(amqp, queue_name(SERVICE))[0] == 1, what="the bound queue")
     finally:
         channel = amqp.channel()
@@ -133,7 +116,7 @@ def test_a_worker_applies_post_events_without_an_inbox(
     assert mongo_collection.database.name == TEST_DB
     kept, deleted = uuid.uuid4(), uuid.uuid4()
     for post_id in (kept, deleted):
-        publish(amqp, post_created(post_id))
+        publish_envelope(amqp, post_created(post_id))
     wait_until(
         lambda: replica_collection.count_documents({"deleted": False}) == 2,
         what="both posts in the replica",
@@ -143,8 +126,8 @@ def test_a_worker_applies_post_events_without_an_inbox(
     make_comment(post_id=kept)
 
     event = Envelope.new(type=POST_DELETED, source="/monolith", data={"id": str(deleted)})
-    publish(amqp, event)
-    publish(amqp, event)  # redelivered / duplicated: no second effect, no error
+    publish_envelope(amqp, event)
+    publish_envelope(amqp, event)  # redelivered / duplicated: no second effect, no error
 
     wait_until(
         lambda: mongo_collection.count_documents({"post_id": str(deleted)}) == 0,
@@ -159,7 +142,7 @@ def test_a_worker_applies_post_events_without_an_inbox(
     # one queue, prefetch 1, so once the sentinel is in, the late one was applied.
     sentinel = uuid.uuid4()
     for post_id in (deleted, sentinel):
-        publish(amqp, post_created(post_id))
+        publish_envelope(amqp, post_created(post_id))
     wait_until(
         lambda: replica_collection.find_one({"_id": str(sentinel)}), what="the sentinel post"
     )

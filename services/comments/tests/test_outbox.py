@@ -18,8 +18,7 @@ from django.core.management import call_command
 
 from blogbus.envelope import COMMENT_CREATED, Envelope
 from blogbus.publisher import BrokerUnavailable, EnvelopePublisher
-
-from .conftest import wait_until
+from blogtest.timing import wait_until
 
 
 def create_comment(client, post_id: str, body: str = "hello", request_id: str | None = None):

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from blogtest.ports import free_port
+
 COUNTS_PATH = "/internal/comment-counts/"
 POST_COMMENTS = re.compile(r"^/internal/posts/(?P<post_id>[^/]+)/comments/$")
 
@@ -119,10 +121,7 @@ def _route(request: Recorded, counts: dict[str, int]) -> tuple[int, bytes | None
 
 def dead_url() -> str:
     """The address of a port nobody listens on: connections are refused."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 def hung_listener() -> socket.socket:

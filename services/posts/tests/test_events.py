@@ -46,7 +46,8 @@ from blogbus.envelope import (
 from blogbus.inbox.services import consume_once
 from blogbus.outbox.models import OutboxEvent
 from blogbus.relay import OutboxRelay, RelayConfig
-from blogbus.testing import temporary_vhost
+from blogbus.testing import publish_envelope, temporary_vhost
+from blogtest.timing import wait_until
 from tests.factories import PostFactory
 from tests.test_settings import manage
 
@@ -80,32 +81,6 @@ def amqp(broker_url: str) -> Iterator[kombu.Connection]:
             channel.queue_delete(name)
         channel.close()
     conn.release()
-
-
-def wait_until(predicate: Callable[[], object], *, timeout: float = 20.0, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
-
-
-def publish(amqp: kombu.Connection, envelope: Envelope) -> None:
-    """As the relay publishes: blog.events, structured CloudEvents, persistent, mandatory."""
-    with amqp.channel() as channel:
-        kombu.Producer(channel).publish(
-            envelope.to_json(),
-            exchange=EXCHANGE,
-            routing_key=envelope.type,
-            content_type="application/cloudevents+json",
-            content_encoding="utf-8",
-            delivery_mode=2,
-            mandatory=True,
-            message_id=envelope.id,
-        )
 
 
 def comment_event(event_type: str, post_id: uuid.UUID | str, comment_id: str | None = None):
@@ -250,7 +225,7 @@ def test_comment_events_change_the_counter_once_even_when_delivered_twice(amqp, 
 
     def deliver(envelope: Envelope, times: int = 1) -> list[str]:
         for _ in range(times):
-            publish(amqp, envelope)
+            publish_envelope(amqp, envelope)
         outcomes = []
         for _ in range(times):
             message = wait_until(lambda: own_queue.get(no_ack=False), what="a delivery")
@@ -431,10 +406,10 @@ def test_a_bus_consume_worker_counts_a_published_comment(
         return response.json()["comment_count"]
 
     try:
-        wait_until(consuming, timeout=30, what="the worker consuming posts.blog-events")
+        wait_until(consuming, timeout_s=30, what="the worker consuming posts.blog-events")
         assert comment_count() == 0
-        publish(amqp, comment_event(COMMENT_CREATED, post.id))
-        wait_until(lambda: comment_count() == 1, timeout=20, what="the counter at 1")
+        publish_envelope(amqp, comment_event(COMMENT_CREATED, post.id))
+        wait_until(lambda: comment_count() == 1, timeout_s=20, what="the counter at 1")
     except BaseException:
         print(logs())
         raise

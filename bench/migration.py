@@ -1,7 +1,7 @@
 """Measure the stage-2 data migration (import_monolith_comments) on 100,000 comments.
 
-    python scripts/bench_migration.py                      # 5,000 posts, 100,000 comments
-    python scripts/bench_migration.py --posts 500 --comments 10000
+    .venv/bin/python bench/migration.py                    # 5,000 posts, 100,000 comments
+    .venv/bin/python bench/migration.py --posts 500 --comments 10000
 
 Creates a throwaway monolith database on PostgreSQL (BENCH_POSTGRES_URL, the
 server only; default postgresql://postgres@127.0.0.1:5432), applies the
@@ -19,7 +19,6 @@ import os
 import platform
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,31 +28,12 @@ from pathlib import Path
 
 import psycopg
 
+from blogtest.mongo import mongo_wire_server
+
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 SERVER_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
-STARTUP_DEADLINE_S = 30.0
 RUN_TIMEOUT_S = 3600
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + STARTUP_DEADLINE_S
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"secantus exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"secantus did not listen in {STARTUP_DEADLINE_S}s") from None
-            time.sleep(0.1)
 
 
 def cpu() -> str:
@@ -93,6 +73,50 @@ def figures(output: str) -> tuple[float, float, float]:
     return float(copy[1]), float(copy[2].replace(",", "")), float(verify[1])
 
 
+def seed_monolith(source: str, posts: int, comments: int) -> None:
+    """The monolith's schema and the demo data set in the database at ``source``."""
+    env = os.environ | {
+        "DATABASE_URL": source,
+        "DJANGO_SETTINGS_MODULE": "monolith.config.settings.local",
+    }
+    timed([PY, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env)
+    seed_s, _ = timed(
+        [
+            *(PY, "manage.py", "seed", "--reset", "--quiet"),
+            *("--posts", str(posts), "--comments", str(comments)),
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    print(f"  seeded in {seed_s:.1f} s", flush=True)
+
+
+def import_twice(
+    source: str, mongo_url: str, batch_size: int
+) -> tuple[tuple[float, str], tuple[float, str]]:
+    """(wall seconds, output) of the import into an empty store, then of the
+    second run, which must change nothing."""
+    env = os.environ | {
+        "DJANGO_SETTINGS_MODULE": "comments_service.settings.local",
+        "MONOLITH_DATABASE_URL": source,
+        "MONGO_URL": mongo_url,
+        "MONGO_DB": "comments",
+        "MONGO_TIMEOUT_MS": "60000",
+        "MONGO_SERVER_SELECTION_TIMEOUT_MS": "10000",
+    }
+    command = [PY, "manage.py", "import_monolith_comments", "--quiet"]
+    command += ["--batch-size", str(batch_size)]
+    service = ROOT / "services" / "comments"
+
+    print("Importing into a fresh SecantusDB ...", flush=True)
+    first = timed(command, cwd=service, env=env)
+    print("Second run (must change nothing) ...", flush=True)
+    second = timed(command, cwd=service, env=env)
+    if "0 inserted, 0 changed" not in second[1]:
+        raise RuntimeError(f"the second run changed something:\n{second[1]}")
+    return first, second
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--posts", type=int, default=5000)
@@ -103,58 +127,17 @@ def main() -> None:
     name = f"bench_migration_{uuid.uuid4().hex[:8]}"
     source = f"{SERVER_URL}/{name}"
     workdir = Path(tempfile.mkdtemp(prefix="bench-migration-"))
-    secantus = None
     with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        monolith_env = os.environ | {
-            "DATABASE_URL": source,
-            "DJANGO_SETTINGS_MODULE": "monolith.config.settings.local",
-        }
         print(f"Machine: {cpu()}; Python {platform.python_version()}", flush=True)
         print(f"Seeding {args.posts:,} posts and {args.comments:,} comments into {name} ...")
-        timed([PY, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=monolith_env)
-        seed_s, _ = timed(
-            [
-                *(PY, "manage.py", "seed", "--reset", "--quiet"),
-                *("--posts", str(args.posts), "--comments", str(args.comments)),
-            ],
-            cwd=ROOT,
-            env=monolith_env,
-        )
-        print(f"  seeded in {seed_s:.1f} s", flush=True)
-
-        port = free_port()
-        with (workdir / "secantus.log").open("wb") as log:
-            secantus = subprocess.Popen(
-                [
-                    *(PY, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port)),
-                    *("--storage-path", str(workdir / "data")),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        wait_for_port(port, secantus)
-        env = os.environ | {
-            "DJANGO_SETTINGS_MODULE": "comments_service.settings.local",
-            "MONOLITH_DATABASE_URL": source,
-            "MONGO_URL": f"mongodb://127.0.0.1:{port}",
-            "MONGO_DB": "comments",
-            "MONGO_TIMEOUT_MS": "60000",
-            "MONGO_SERVER_SELECTION_TIMEOUT_MS": "10000",
-        }
-        command = [PY, "manage.py", "import_monolith_comments", "--quiet"]
-        command += ["--batch-size", str(args.batch_size)]
-        service = ROOT / "services" / "comments"
-
-        print("Importing into a fresh SecantusDB ...", flush=True)
-        wall, output = timed(command, cwd=service, env=env)
+        seed_monolith(source, args.posts, args.comments)
+        # A fresh MongoDB-wire server on a free port, stopped on the way out.
+        with mongo_wire_server(workdir) as mongo_url:
+            (wall, output), (wall2, output2) = import_twice(source, mongo_url, args.batch_size)
         copy_s, rate, verify_s = figures(output)
-        print("Second run (must change nothing) ...", flush=True)
-        wall2, output2 = timed(command, cwd=service, env=env)
         copy2_s, rate2, verify2_s = figures(output2)
-        if "0 inserted, 0 changed" not in output2:
-            raise RuntimeError(f"the second run changed something:\n{output2}")
 
         print()
         print(f"import_monolith_comments, {args.comments:,} comments on {args.posts:,} posts,")
@@ -164,13 +147,6 @@ def main() -> None:
         print(f"  second run: copy {copy2_s:.1f} s ({rate2:,.0f} rows/s, no change), ", end="")
         print(f"verification {verify2_s:.1f} s, whole command {wall2:.1f} s")
     finally:
-        if secantus is not None:
-            secantus.terminate()
-            try:
-                secantus.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                secantus.kill()
-                secantus.wait(timeout=10)
         with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         shutil.rmtree(workdir, ignore_errors=True)

@@ -1,6 +1,6 @@
 """Outbox relay figures on this machine: throughput with publisher confirms, and lag.
 
-    .venv/bin/python libs/bench/relay_bench.py [--events 2000] [--lag-events 200]
+    .venv/bin/python bench/relay.py [--events 2000] [--lag-events 200]   (make bench-relay)
 
 Uses its own PostgreSQL database (`blogbus_bench_<hex>`) and its own exchange and
 queue (`*.bench-<hex>`) on the broker at BROKER_URL (RabbitMQ, or the embedded
