@@ -62,10 +62,10 @@ SEED_ARGS ?= --reset
 seed: migrate ## the demo set (200 posts, 2,000 comments) in the monolith, and in STAGE's stores
 	@$(PY) scripts/seed.py $(if $(STAGE),--stage $(STAGE)) $(SEED_ARGS)
 
-# The suites that run from their own folder (libs, each service).
-SERVICE_TESTS = true
+# The suites with settings of their own (libs, each service).
+SERVICE_TESTS = $(BIN)/pytest libs/blogweb/tests --ds=blogweb.tests.settings -p no:cacheprovider $(PYTEST_ARGS)
 # >>> stage 2: the comments service's own suite
-SERVICE_TESTS += && $(BIN)/pytest -c services/comments/pyproject.toml --rootdir services/comments services/comments/tests $(PYTEST_ARGS)
+SERVICE_TESTS += && $(BIN)/pytest -c services/comments/pyproject.toml --rootdir services/comments services/comments/comments/tests $(PYTEST_ARGS)
 # <<< stage 2
 # >>> stage 3: the event plumbing's own suite
 SERVICE_TESTS += && $(BIN)/pytest libs/tests --ds=libs.tests.settings -p no:cacheprovider $(PYTEST_ARGS)

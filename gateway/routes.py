@@ -56,7 +56,7 @@ UI_DIR_ENV = ("UI_DIR", str(REPO_ROOT / "web"))
 # <<< stage 4
 
 # Request ids accepted from clients; anything else is replaced by a fresh one.
-# Same rule as monolith/core/requestid.py (and usable as a PCRE in nginx).
+# Same rule as libs/blogweb/requestid.py (and usable as a PCRE in nginx).
 SANE_REQUEST_ID = r"^[A-Za-z0-9][A-Za-z0-9._:@+=/-]{0,127}$"
 
 MAX_BODY_BYTES = 1024 * 1024  # nginx: client_max_body_size 1m

@@ -191,7 +191,8 @@ def check_tree_runs(number: int, tree: Path, venv: Path, table) -> None:
         (venv / stamp).touch()
     node_modules = ROOT / "tools" / "node" / "node_modules"
     if node_modules.is_dir() and (tree / "tools" / "node").is_dir():
-        (tree / "tools" / "node" / "node_modules").symlink_to(node_modules)
+        # A copy (3 MB), not a link: the tree's make may reinstall its own.
+        shutil.copytree(node_modules, tree / "tools" / "node" / "node_modules", symlinks=True)
     done(started)
     env = {"VENV": str(venv), "PYTHONDONTWRITEBYTECODE": "1"}
     env_make = [f"VENV={venv}"]

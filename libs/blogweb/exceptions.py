@@ -1,5 +1,6 @@
-"""One exception handler for the whole API: every error leaves in the
-contract's shape, {"detail": "..."} or {"<field>": ["...", ...]}."""
+"""The API's errors: DependencyUnavailable (a dependency cannot answer now:
+a 503 naming it), and the one exception handler through which every error
+leaves in the contract's shape, {"detail": "..."} or {"<field>": ["...", ...]}."""
 
 import logging
 
@@ -9,11 +10,16 @@ from rest_framework.exceptions import ErrorDetail
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from .errors import DependencyUnavailable
-
-__all__ = ["DependencyUnavailable", "api_exception_handler"]
-
 logger = logging.getLogger("blog.errors")
+
+
+class DependencyUnavailable(Exception):
+    """A dependency (the database, a store, another service) cannot answer
+    now: the API answers 503 naming it (api_exception_handler)."""
+
+    def __init__(self, dependency: str):
+        super().__init__(dependency)
+        self.dependency = dependency
 
 
 def _flatten(detail) -> str:

@@ -7,7 +7,7 @@ import logging
 
 import requests
 
-from .errors import DependencyUnavailable
+from .exceptions import DependencyUnavailable
 from .requestid import REQUEST_ID_HEADER, current_request_id
 
 logger = logging.getLogger("blog.http")

@@ -5,7 +5,7 @@ import logging  # [stage 4]
 
 from drf_spectacular.utils import OpenApiResponse
 
-from .errors import DependencyUnavailable  # [stage 4]
+from .exceptions import DependencyUnavailable  # [stage 4]
 from .http import call_service  # [stage 4]
 from .serializers import ErrorSerializer
 

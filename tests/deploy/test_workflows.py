@@ -215,7 +215,7 @@ def test_ci_test_jobs_have_real_services_with_health_checks():
     mongo_job = ci["jobs"]["comments-on-mongodb"]
     assert mongo_job["services"]["mongo"]["image"] == "mongo:7"
     mongo_step = next(
-        s for s in mongo_job["steps"] if "services/comments/tests" in s.get("run", "")
+        s for s in mongo_job["steps"] if "services/comments/comments/tests" in s.get("run", "")
     )
     assert mongo_step["env"]["TEST_MONGO_URL"] == "mongodb://mongo:27017"
     # <<< stage 2

@@ -5,10 +5,10 @@ import logging
 import uuid
 
 import pytest
-from posts import comments_client
 
 from blogweb.exceptions import DependencyUnavailable
 from blogweb.requestid import current_request_id
+from posts import comments_client
 
 
 def test_counts_for_a_page_are_one_call_with_every_id(comments_service):

@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from blogweb.timeutil import format_rfc3339_ms
-from tests.factories import PostFactory
+from posts.tests.factories import PostFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -30,8 +30,6 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.utils.module_loading import import_string
-from posts import services
-from posts.models import CommentCount, Post
 
 from blogbus.bus.consumer import EventHandler, OwnQueuePublisher
 from blogbus.bus.topology import EXCHANGE, dead_letter_queue_name, declare_topology, queue_name
@@ -48,10 +46,12 @@ from blogbus.outbox.models import OutboxEvent
 from blogbus.relay import OutboxRelay, RelayConfig
 from blogbus.testing import publish_envelope, temporary_vhost
 from blogtest.timing import wait_until
-from tests.factories import PostFactory
-from tests.test_settings import manage
+from posts import services
+from posts.models import CommentCount, Post
+from posts.tests.factories import PostFactory
+from posts.tests.test_settings import manage
 
-SERVICE_DIR = Path(__file__).resolve().parents[1]
+SERVICE_DIR = Path(__file__).resolve().parents[2]
 SERVICE = "posts"
 COMMENTS_SOURCE = "/services/comments"
 DEAD_PORT_URL = "http://127.0.0.1:9"

@@ -1,7 +1,7 @@
 import factory
-from posts.models import Post
 
 from blogweb.timeutil import now_ms
+from posts.models import Post
 
 
 class PostFactory(factory.django.DjangoModelFactory):

@@ -5,10 +5,10 @@ import logging
 import time
 
 import pytest
-from posts.models import Post
 
-from tests import fake_comments
-from tests.factories import PostFactory
+from posts.models import Post
+from posts.tests import fake_comments
+from posts.tests.factories import PostFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -9,9 +9,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from comments import events, post_lookup, repository, services
 
 from blogbus.envelope import POST_CREATED, POST_DELETED, Envelope, EnvelopeError
+from comments import events, post_lookup, repository, services
 
 from .factories import make_comment
 

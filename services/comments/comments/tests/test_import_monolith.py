@@ -17,14 +17,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from comments import repository
-from comments.management.commands.import_monolith_comments import CHECKPOINT
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from tests.conftest import TEST_DB
+from comments import repository
+from comments.management.commands.import_monolith_comments import CHECKPOINT
+from comments.tests.conftest import TEST_DB
 
-SERVICE_DIR = Path(__file__).resolve().parents[1]
+SERVICE_DIR = Path(__file__).resolve().parents[2]
 REPO_ROOT = SERVICE_DIR.parents[1]
 # The PostgreSQL server of DATABASE_URL (what CI sets for every suite), else the local one.
 _DATABASE_URL = os.environ.get("DATABASE_URL", "")

@@ -18,12 +18,13 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
+
 from posts.management.commands.import_monolith_posts import CHECKPOINT_TABLE
 from posts.models import Post, PostTotal
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SERVICE_DIR = Path(__file__).resolve().parents[1]
+SERVICE_DIR = Path(__file__).resolve().parents[2]
 REPO_ROOT = SERVICE_DIR.parents[1]
 # The PostgreSQL server of DATABASE_URL (what CI sets for every suite), else the local one.
 _DATABASE_URL = os.environ.get("DATABASE_URL", "")

@@ -2,10 +2,10 @@ import uuid
 
 import pytest
 from django.core.exceptions import ValidationError
+
 from posts import services
 from posts.models import Post
-
-from tests.factories import PostFactory
+from posts.tests.factories import PostFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,7 @@ service the code under test reaches over real HTTP."""
 import pytest
 from rest_framework.test import APIClient
 
-from tests import fake_comments
+from posts.tests import fake_comments
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-SERVICE_DIR = Path(__file__).resolve().parents[1]
+SERVICE_DIR = Path(__file__).resolve().parents[2]
 FORBIDDEN_ENV = ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "COMMENT_COUNTS", "COMMENTS_TIMEOUT")
 
 

@@ -4,7 +4,7 @@ another service (only libs/, installed as the blog-libs package)."""
 import ast
 from pathlib import Path
 
-SERVICE_DIR = Path(__file__).resolve().parents[1]
+SERVICE_DIR = Path(__file__).resolve().parents[2]
 FOREIGN = {"monolith", "services", "comments", "comments_service", "gateway"}
 
 

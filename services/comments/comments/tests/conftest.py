@@ -16,13 +16,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import kombu  # [stage 3]
 import pymongo
 import pytest
-from comments import repository
 
 from blogbus.testing import temporary_vhost  # [stage 3]
 from blogtest.mongo import mongo_wire_server
 from blogtest.ports import free_port
 from blogtest.timing import wait_until
 from blogweb.settings import test_database_name
+from comments import repository
 
 TEST_DB = test_database_name("comments")
 

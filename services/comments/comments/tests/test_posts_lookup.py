@@ -7,9 +7,9 @@ import time
 import uuid
 
 import pytest
-from comments import post_lookup
 
 from blogweb.exceptions import DependencyUnavailable
+from comments import post_lookup
 
 
 def test_a_known_post_exists_and_an_unknown_one_does_not(fake_posts):

@@ -3,11 +3,11 @@ import uuid
 from datetime import UTC, timedelta
 
 import pytest
-from comments import repository
 from pymongo import monitoring
 
 from blogweb.exceptions import DependencyUnavailable
 from blogweb.timeutil import now_ms
+from comments import repository
 
 from .factories import make_comment
 

@@ -27,7 +27,7 @@ from .factories import make_comment
 
 pytestmark = pytest.mark.timeout(120)
 
-SERVICE_DIR = Path(__file__).resolve().parents[1]
+SERVICE_DIR = Path(__file__).resolve().parents[2]
 SERVICE = "comments"
 
 

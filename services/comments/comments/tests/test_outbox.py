@@ -12,13 +12,13 @@ from collections.abc import Iterator
 
 import kombu
 import pytest
-from comments import repository
-from comments.outbox_relay import CommentsOutboxRelay
 from django.core.management import call_command
 
 from blogbus.envelope import COMMENT_CREATED, Envelope
 from blogbus.publisher import BrokerUnavailable, EnvelopePublisher
 from blogtest.timing import wait_until
+from comments import repository
+from comments.outbox_relay import CommentsOutboxRelay
 
 
 def create_comment(client, post_id: str, body: str = "hello", request_id: str | None = None):

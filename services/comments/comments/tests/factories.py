@@ -5,9 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from comments import repository
-
 from blogweb.timeutil import now_ms
+from comments import repository
 
 
 def make_comment(

@@ -3,11 +3,11 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
-from posts import selectors, services
-from posts.models import Post
 
 from blogweb.timeutil import now_ms
-from tests.factories import PostFactory
+from posts import selectors, services
+from posts.models import Post
+from posts.tests.factories import PostFactory
 
 pytestmark = pytest.mark.django_db
 

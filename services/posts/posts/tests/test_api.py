@@ -6,9 +6,9 @@ import re
 import uuid
 
 import pytest
-from posts.models import Post
 
-from tests.factories import PostFactory
+from posts.models import Post
+from posts.tests.factories import PostFactory
 
 pytestmark = pytest.mark.django_db
 

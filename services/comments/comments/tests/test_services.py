@@ -1,6 +1,7 @@
 import uuid
 
 import pytest
+
 from comments import selectors, services
 
 from .factories import make_comment

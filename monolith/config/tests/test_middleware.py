@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def crashing_urls(settings):
-    settings.ROOT_URLCONF = "monolith.core.tests.urls_for_tests"
+    settings.ROOT_URLCONF = "monolith.config.tests.urls_for_tests"
 
 
 def assert_contract_headers(response):
