@@ -110,12 +110,21 @@ bench-profile: venv ## where a read request's time goes (in-process: SQL, Python
 .PHONY: gateway gateway-conf gateway-nginx
 GATEWAY_STAGE = $(or $(STAGE),$(shell $(PYTHON) -c 'from stages import table; print(table.newest_with_gateway())'))
 
+# Its upstreams are where `make up` runs them, unless their URLs are set.
+GATEWAY_ENV = MONOLITH_URL=$${MONOLITH_URL:-http://127.0.0.1:$(MONOLITH_PORT)}
+# >>> stage 2: the comments service
+GATEWAY_ENV += COMMENTS_URL=$${COMMENTS_URL:-http://127.0.0.1:$${COMMENTS_PORT:-8002}}
+# <<< stage 2
+# >>> stage 4: the posts service
+GATEWAY_ENV += POSTS_URL=$${POSTS_URL:-http://127.0.0.1:$${POSTS_PORT:-8001}}
+# <<< stage 4
+
 gateway: $(VENV)/.runtime ## the dev router for STAGE on :8080 (embedded profile, no nginx)
-	@$(PY) -m gateway.devrouter --stage $(GATEWAY_STAGE) --listen 127.0.0.1:$(GATEWAY_PORT)
+	@$(GATEWAY_ENV) $(PY) -m gateway.devrouter --stage $(GATEWAY_STAGE) --listen 127.0.0.1:$(GATEWAY_PORT)
 
 gateway-conf: $(VENV)/.runtime ## render nginx.conf for STAGE into .data/gateway/
 	@mkdir -p .data/gateway
-	@$(PY) -m gateway.render --stage $(GATEWAY_STAGE) --listen 127.0.0.1:$(GATEWAY_PORT) --out .data/gateway/nginx.conf
+	@$(GATEWAY_ENV) $(PY) -m gateway.render --stage $(GATEWAY_STAGE) --listen 127.0.0.1:$(GATEWAY_PORT) --user $$(id -un) --out .data/gateway/nginx.conf
 
 gateway-nginx: gateway-conf ## real nginx with the rendered config (foreground, Ctrl-C stops)
 	@nginx -p $(CURDIR)/.data/gateway -c $(CURDIR)/.data/gateway/nginx.conf

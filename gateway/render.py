@@ -199,10 +199,13 @@ def render(
     connect_timeout: float = rt.CONNECT_TIMEOUT_S,
     read_timeout: float = rt.READ_TIMEOUT_S,
     std_logs: bool = False,
+    user: str | None = None,
 ) -> str:
     """The nginx.conf of `stage`. `std_logs`: logs to stdout/stderr instead of files
     under the prefix (containers: the prefix then only holds the pid and temp folders,
-    and can be an empty writable folder such as /tmp)."""
+    and can be an empty writable folder such as /tmp). `user`: who the workers run as
+    when the master runs as root (nginx's default, `nobody`, cannot read a checkout
+    in a private folder, e.g. under /root or `mktemp -d`); ignored otherwise."""
     tbl = rt.table(stage)
     command = f"python -m gateway.render --stage {stage}"
     # >>> stage 2: the parallel run (nginx mirror), its shadow's answers logged
@@ -248,6 +251,7 @@ def render(
     return fill(
         load("nginx.conf.tmpl")[""],
         command=command,
+        user=f"user {user};" if user else "",
         stage=stage,
         stage_name=tbl.stage.name,
         under_prefix="pid, temp" if std_logs else "pid, temp, logs",
@@ -277,6 +281,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--read-timeout", type=float, default=rt.READ_TIMEOUT_S, help="seconds (default 10)"
     )
+    parser.add_argument(
+        "--user",
+        help="the workers' user when nginx starts as root (e.g. $(id -un): the one who "
+        "owns the files it serves)",
+    )
     args = parser.parse_args(argv)
     rt.validate()
     try:
@@ -286,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
             shadow=args.shadow,  # [stage 2]
             read_timeout=args.read_timeout,
             std_logs=args.std_logs,
+            user=args.user,
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -53,12 +53,14 @@ def run(step: str, command: list[str], cwd: Path, env: dict[str, str]) -> None:
 
 def into_comments(command: str, extra: list[str]) -> None:
     """Stage 2: the monolith's comments into the comments service's MongoDB,
-    MONGO_URL and MONGO_DB (mongodb://127.0.0.1:27017, comments);
+    MONGO_URL and MONGO_DB (default: `make up`'s MongoDB-wire server,
+    mongodb://127.0.0.1:$MONGO_PORT with MONGO_PORT 27017, and comments);
     MONGO_TIMEOUT_MS (30000 here) bounds each batch's write."""
     env = os.environ | {
         "DJANGO_SETTINGS_MODULE": "comments_service.settings.local",
         "MONOLITH_DATABASE_URL": source_url(),
-        "MONGO_URL": os.environ.get("MONGO_URL", "mongodb://127.0.0.1:27017"),
+        "MONGO_URL": os.environ.get("MONGO_URL")
+        or f"mongodb://127.0.0.1:{os.environ.get('MONGO_PORT', '27017')}",
         "MONGO_DB": os.environ.get("MONGO_DB", "comments"),
         "MONGO_TIMEOUT_MS": os.environ.get("MONGO_TIMEOUT_MS", "30000"),
         "MONGO_SERVER_SELECTION_TIMEOUT_MS": os.environ.get(

@@ -175,8 +175,10 @@ def comments_service(
     """The comments service, asking ``posts_owner`` whether a post exists."""
     env = _env(MONGO_URL="{mongodb}", POSTS_URL=f"{{{posts_owner}}}")
     # >>> stage 3: or keeping a replica of posts from their events (post_lookup=async)
+    # Said in every mode: the service's own default is async.
+    env = (*env, ("POST_LOOKUP", post_lookup))
     if events:
-        env = (*env, ("POST_LOOKUP", post_lookup), ("BROKER_URL", "{broker}"))
+        env = (*env, ("BROKER_URL", "{broker}"))
         return (
             Process("comments", "comments", "web", env),
             Process("comments-relay", "comments", "relay", env),
@@ -369,6 +371,7 @@ STAGES: dict[int, Stage] = {
             "bench/profile_endpoints.py",
             "bench/results/monolith-*",
             "docs/architecture.md",
+            "docs/configuration.md",
             "docs/adr/0004-*",
             "migration_notes/00-monolith.md",
             # Deployment of the monolith.

@@ -4,6 +4,7 @@ from blogtest)."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import shutil
@@ -140,7 +141,13 @@ class NginxGateway:
         self.url = f"http://127.0.0.1:{self.port}"
         conf = folder / "nginx.conf"
         conf.write_text(
-            render.render(stage, listen=f"127.0.0.1:{self.port}", env=env, **options),
+            render.render(
+                stage,
+                listen=f"127.0.0.1:{self.port}",
+                env=env,
+                user=getpass.getuser(),  # reads the checkout, wherever it is
+                **options,
+            ),
             encoding="utf-8",
         )
         self.log = (folder / "stderr.log").open("wb")

@@ -23,7 +23,11 @@ from gateway import routes as rt
 from gateway import shadowlog  # [stage 2]
 
 from .conftest import FACADE_STAGES, GATEWAY_STAGES, KINDS
-from .fakes import STREAM_LINES, port_open
+from .fakes import (
+    STREAM_LINES,
+    NginxGateway,  # [stage 4]
+    port_open,
+)
 
 PID = "0b1f6c1e-8a4e-4b8e-9f3a-1c2d3e4f5a6b"
 TIMEOUT = 5
@@ -586,4 +590,24 @@ def test_stage_4_unknown_route_gets_a_json_404(gw4, path):
 
 def test_stage_4_wrong_method_on_the_ui_gets_a_json_405(gw4):
     assert_gateway_json(requests.post(gw4.url + "/", timeout=TIMEOUT), 405)
+
+
+def test_nginx_serves_a_checkout_in_a_private_folder(tmp_path, fake_env):
+    """A clone under a folder of mode 700 (root's home, `mktemp -d`): nginx
+    started as root runs its workers as `nobody` unless told otherwise, and
+    they could not read the UI files."""
+    private = tmp_path / "private"
+    web = private / "web"
+    web.mkdir(parents=True)
+    private.chmod(0o700)
+    (web / "app.js").write_bytes((rt.REPO_ROOT / "web" / "app.js").read_bytes())
+    gateway_dir = tmp_path / "gateway"
+    gateway_dir.mkdir()
+    gw = NginxGateway(gateway_dir, 4, {**fake_env, "UI_DIR": str(web)})
+    try:
+        resp = requests.get(gw.url + "/app.js", timeout=TIMEOUT)
+        assert resp.status_code == 200, gw.errors()
+        assert resp.content == (web / "app.js").read_bytes()
+    finally:
+        gw.stop()
     # <<< stage 4

@@ -1,14 +1,17 @@
 """Publishing one CloudEvents envelope to the topic exchange, without a database.
 
-`EnvelopePublisher` is what the outbox relay publishes with (it is the core of
-`blogbus.relay`'s publisher), usable on its own by a service whose outbox is
-not an `OutboxEvent` row, e.g. the pending event inside a MongoDB document:
+`EnvelopePublisher` is what the relay loop (`blogbus.relay.Relay`) publishes
+with, whatever its store; it is usable on its own too:
 
     publisher = EnvelopePublisher(broker_url, exchange="blog.events")
     error = publisher.publish_envelope(envelope)  # None: acked by the broker
     if error is None:
         mark_sent(...)  # only now
     publisher.close()
+
+(an outbox that is not an `OutboxEvent` row, e.g. the pending event inside a
+MongoDB document, is better served by a `blogbus.relay.OutboxStore` and the
+shared loop: back-offs, outages and `--once` come with it).
 
 Each message: exchange declared durable topic, routing key = event type (unless
 given), body = the envelope JSON, content type `application/cloudevents+json`,

@@ -3,11 +3,16 @@ external address from the environment with a safe local default)."""
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import secrets
+import warnings
 from pathlib import Path
 
 import dj_database_url
+
+logger = logging.getLogger("blogweb.settings")
 
 CONTRACT_MIDDLEWARE = [
     "blogweb.middleware.RequestIdMiddleware",
@@ -32,12 +37,36 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def env_seconds(name: str, default: float, *, old: str | None = None) -> float:
+    """A duration in seconds from the variable ``name`` (whose name ends in
+    ``_S``: the unit is in the name). ``old`` is the name the variable had
+    before it said its unit: still read for one release, when ``name`` is
+    unset, with a DeprecationWarning and a warning on the log; ``name`` wins
+    when both are set. Unset or empty: ``default``. Not a number: ValueError
+    naming the variable."""
+    chosen, value = name, os.environ.get(name, "").strip()
+    if old is not None and os.environ.get(old, "").strip():
+        if value:
+            message = f"{old} is ignored ({name} is set); unset {old}, a deprecated name"
+        else:
+            chosen, value = old, os.environ[old].strip()
+            message = f"{old} is deprecated and read for one more release; set {name} instead"
+        warnings.warn(message, DeprecationWarning, stacklevel=2)
+        logger.warning(message)
+    if not value:
+        return float(default)
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"{chosen} must be a number of seconds, not {value!r}") from None
+
+
 def database_from_env(default_url: str) -> dict:
     """DATABASE_URL selects the database; unset means ``default_url``."""
     url = os.environ.get("DATABASE_URL") or default_url
     config = dj_database_url.parse(
         url,
-        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
+        conn_max_age=int(env_seconds("DB_CONN_MAX_AGE_S", 60, old="DB_CONN_MAX_AGE")),
         # Django's default: no ping before reusing a connection (a round trip
         # per request). After a database restart each worker answers one
         # request with a 503, drops the broken connection and reconnects.
@@ -45,8 +74,11 @@ def database_from_env(default_url: str) -> dict:
     )
     if config["ENGINE"] == "django.db.backends.postgresql":
         options = config.setdefault("OPTIONS", {})
-        # A dead database must give a fast 503, not a hang.
-        options["connect_timeout"] = int(os.environ.get("DB_CONNECT_TIMEOUT", "2"))
+        # A dead database must give a fast 503, not a hang. libpq takes whole
+        # seconds (0 would mean no limit): a fraction is rounded up.
+        options["connect_timeout"] = math.ceil(
+            env_seconds("DB_CONNECT_TIMEOUT_S", 2, old="DB_CONNECT_TIMEOUT")
+        )
         # Parameters sent apart from the SQL text: psycopg then prepares the
         # statements a connection repeats, and PostgreSQL stops parsing and
         # planning them on every request.

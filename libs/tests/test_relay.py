@@ -1,6 +1,11 @@
+import contextlib
 import json
+import subprocess
+import sys
 import threading
 import uuid
+from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,7 +16,8 @@ from django.db import transaction
 from blogbus.envelope import COMMENT_CREATED, POST_CREATED, POST_DELETED, Envelope
 from blogbus.outbox.models import OutboxEvent
 from blogbus.outbox.services import outbox_append
-from blogbus.relay import BrokerUnavailable, OutboxRelay, RelayConfig
+from blogbus.publisher import EnvelopePublisher
+from blogbus.relay import BrokerUnavailable, OutboxRelay, Pending, Relay, RelayConfig
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -346,3 +352,86 @@ def test_a_publish_the_filesystem_broker_cannot_store_keeps_the_row_pending(
     OutboxEvent.objects.filter(pk=event.pk).update(available_at=datetime.now(UTC))
     assert relay.run_once().published == 1
     assert [json.loads(m.body)["id"] for m in drain(queue, 2)][1] == str(event.event_id)
+
+
+def test_acked_rows_stay_sent_when_the_broker_goes_away_mid_batch(
+    relay_config, make_queue, drain, broker_proxy
+):
+    queue = make_queue(POST_DELETED)
+    events = [append(POST_DELETED) for _ in range(3)]
+    url = relay_config.broker_url.replace("127.0.0.1:5672", f"127.0.0.1:{broker_proxy.port}")
+    relay = OutboxRelay(
+        RelayConfig(**{**vars(relay_config), "broker_url": url, "confirm_timeout": 2.0})
+    )
+    mark_sent = relay.store.mark_sent
+
+    def mark_sent_then_cut(pending):
+        mark_sent(pending)
+        broker_proxy.cut()  # the broker is gone before the second publish of the batch
+
+    relay.store.mark_sent = mark_sent_then_cut
+    try:
+        with pytest.raises(BrokerUnavailable):
+            relay.run_once()
+    finally:
+        relay.close()
+    # The batch's transaction committed the ack it had: no needless republish.
+    rows = [OutboxEvent.objects.get(pk=e.pk) for e in events]
+    assert [(r.status, r.attempts) for r in rows] == [("sent", 0), ("pending", 0), ("pending", 0)]
+    [message] = drain(queue, 1)
+    assert json.loads(message.body)["id"] == str(events[0].event_id)
+
+
+def test_importing_the_loop_needs_no_django_model():
+    """A service without blogbus.outbox (its outbox in MongoDB) runs `blogbus.relay.Relay`."""
+    code = (
+        "import sys, blogbus.relay\n"
+        "loaded = [m for m in sys.modules if m.startswith(('blogbus.outbox', 'blogbus.inbox'))]\n"
+        "assert not loaded, loaded\n"
+    )
+    libs = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-c", code], cwd=libs, check=True, timeout=60)
+
+
+class ListStore:
+    """A store stand-in: events in a list, oldest first; a failed one goes to the
+    back, due again at once (as with a retry delay shorter than a pass)."""
+
+    errors = ()
+
+    def __init__(self, count: int) -> None:
+        self.events = [
+            Pending(str(uuid.uuid4()), POST_DELETED, POST_DELETED, body="{}", attempts=0)
+            for _ in range(count)
+        ]
+
+    @contextlib.contextmanager
+    def claim_batch(self, limit: int) -> Iterator[list[Pending]]:
+        yield self.events[:limit]
+
+    def mark_sent(self, pending: Pending) -> None:
+        self.events.remove(pending)
+
+    def mark_failed(self, pending: Pending, error: str, retry_in: float) -> None:
+        self.events.remove(pending)
+        self.events.append(replace(pending, attempts=pending.attempts + 1))
+
+    def listen(self) -> None: ...
+
+    def wait_for_work(self, timeout: float) -> bool:
+        return False
+
+    def close(self) -> None: ...
+
+
+@pytest.mark.parametrize("broker_url", ["filesystem"], indirect=True)
+def test_a_pass_ends_when_a_batch_brings_back_only_events_it_tried(broker_url):
+    store = ListStore(3)  # nothing is bound: each publish comes back unroutable
+    relay = Relay(store, EnvelopePublisher(broker_url), batch_size=2, sweep_interval=0)
+    try:
+        stats = relay.run_once()  # would spin forever without the rule
+    finally:
+        relay.close()
+    # [1 2] -> [3 1] (3 is new) -> [2 3]: all tried in this pass, so it ends.
+    assert (stats.claimed, stats.published, stats.returned) == (6, 0, 6)
+    assert all(pending.attempts >= 1 for pending in store.events)

@@ -52,5 +52,5 @@ def post_deleted(*, post_id: uuid.UUID) -> None:
     if settings.PUBLISH_EVENTS:
         return
     # <<< stage 3
-    transaction.on_commit(lambda: remote.comments_delete_for_post(post_id=post_id))
+    transaction.on_commit(lambda: remote.comments_delete_of_post(post_id=post_id))
     # <<< stage 2

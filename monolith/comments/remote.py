@@ -29,7 +29,7 @@ def comment_counts(*, post_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
         "POST",
         f"{settings.COMMENTS_URL}/internal/comment-counts/",
         json={"post_ids": [str(post_id) for post_id in post_ids]},
-        timeout=settings.COMMENTS_TIMEOUT,
+        timeout=settings.COMMENTS_TIMEOUT_S,
     )
     try:
         if response.status_code != 200:
@@ -41,7 +41,7 @@ def comment_counts(*, post_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
         raise DependencyUnavailable(SERVICE) from None
 
 
-def comments_delete_for_post(*, post_id: uuid.UUID) -> bool:
+def comments_delete_of_post(*, post_id: uuid.UUID) -> bool:
     """DELETE /internal/posts/{id}/comments/. Best effort: the post is gone
     already, and its comments are unreachable (the comments service looks
     the post up on every comment route). Returns whether it was confirmed."""
@@ -50,7 +50,7 @@ def comments_delete_for_post(*, post_id: uuid.UUID) -> bool:
             SERVICE,
             "DELETE",
             f"{settings.COMMENTS_URL}/internal/posts/{post_id}/comments/",
-            timeout=settings.COMMENTS_TIMEOUT,
+            timeout=settings.COMMENTS_TIMEOUT_S,
         )
     except DependencyUnavailable:
         logger.warning("comments of deleted post %s not deleted: service unavailable", post_id)

@@ -66,7 +66,7 @@ APP_IMAGE = re.compile(rf"^ghcr\.io/example/blog-({'|'.join(DOCKERFILES)}):")
 # Read by Django itself, not through os.environ in the project's code.
 FRAMEWORK_ENV = {"DJANGO_SETTINGS_MODULE"}
 ENV_READ = re.compile(
-    r"""(?:os\.environ\.get|os\.environ\[|os\.getenv|env_bool|env_list)\(?\s*["']([A-Z][A-Z0-9_]*)["']"""
+    r"""(?:os\.environ\.get|os\.environ\[|os\.getenv|env_bool|env_list|env_seconds)\(?\s*["']([A-Z][A-Z0-9_]*)["']"""
 )
 
 
@@ -519,10 +519,14 @@ def _table_env(stage: int) -> dict[str, dict[str, str]]:
     return {p.name: p.environment(addresses) for p in topology.processes if p.role != "store"}
 
 
-# The settings that make a stage, and the apps' defaults when unset.
+# The settings that make a stage, and the apps' defaults when unset (the
+# monolith's COMMENT_COUNTS is sync; the services default to async).
 MODE_SETTINGS: dict[str, str] = {}
-MODE_SETTINGS |= {"COMMENTS_BACKEND": "local", "POST_LOOKUP": "sync"}  # [stage 2]
+MODE_SETTINGS |= {"COMMENTS_BACKEND": "local"}  # [stage 2]
 MODE_SETTINGS |= {"COMMENT_COUNTS": "sync", "PUBLISH_EVENTS": ""}  # [stage 3]
+MODE_SETTINGS |= {"POST_LOOKUP": "async"}  # [stage 3]
+APP_DEFAULTS: dict[tuple[str | None, str], str] = {}
+APP_DEFAULTS[("posts", "COMMENT_COUNTS")] = "async"  # [stage 4]
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -540,7 +544,8 @@ def test_stage_runs_the_processes_of_the_stage_table(stage):
             continue  # its upstream addresses are baked in at image build
         # <<< stage 1
         env = effective_env(docs, c)
-        for key, default in MODE_SETTINGS.items():
+        for key, mode_default in MODE_SETTINGS.items():
+            default = APP_DEFAULTS.get((component_of(c), key), mode_default)
             if key in env_read_by(component_of(c)) or key in settings:
                 assert (env.get(key) or default) == (settings.get(key) or default), (
                     f"stage {stage} {name}: {key}"

@@ -13,6 +13,7 @@ files in a folder under the stack's ``log_dir``.
 
 from __future__ import annotations
 
+import getpass  # [stage 1]
 import os
 import shutil  # [stage 1]
 import subprocess
@@ -133,7 +134,7 @@ def gateway_process(
         conf = folder / "nginx.conf"
         subprocess.run(
             [sys.executable, "-m", "gateway.render", "--stage", str(stage),
-             "--listen", f"127.0.0.1:{port}", "--out", str(conf)],
+             "--listen", f"127.0.0.1:{port}", "--out", str(conf), "--user", getpass.getuser()],
             cwd=REPO_ROOT, env={**os.environ, **upstreams}, check=True, timeout=60,
         )  # fmt: skip
         command = [nginx_binary(), "-p", str(folder), "-c", str(conf)]

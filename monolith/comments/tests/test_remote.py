@@ -2,8 +2,12 @@
 posts app) are unchanged; behind monolith/comments/api.py the comments
 service answers, over real HTTP."""
 
+import os
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +19,8 @@ from monolith.posts.tests.factories import PostFactory
 from .fake_service import FakeCommentsService
 
 pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +101,33 @@ def test_the_internal_post_lookup(client):
 def test_the_internal_route_is_not_in_the_public_document(client):
     schema = client.get("/api/schema/?format=json")
     assert not any(path.startswith("/internal/") for path in schema.json()["paths"])
+
+
+def timeout_setting(tmp_path, **env: str) -> subprocess.CompletedProcess:
+    """The monolith's COMMENTS_TIMEOUT_S in a fresh process, under ``env``."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("COMMENTS_TIMEOUT", "DJANGO_SETTINGS_MODULE"))
+    }
+    code = "from django.conf import settings; print(settings.COMMENTS_TIMEOUT_S)"
+    return subprocess.run(
+        [sys.executable, "manage.py", "shell", "-v0", "-c", code],
+        cwd=ROOT, env={**clean, "DATA_DIR": str(tmp_path), **env},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_the_timeout_has_its_unit_in_its_name_and_the_old_name_still_works(tmp_path):
+    assert timeout_setting(tmp_path).stdout.split() == ["0.5"]
+    new = timeout_setting(tmp_path, COMMENTS_TIMEOUT_S="0.2")
+    assert (new.stdout.split(), "deprecated" in new.stderr) == (["0.2"], False)
+    old = timeout_setting(tmp_path, COMMENTS_TIMEOUT="0.3")
+    assert old.stdout.split() == ["0.3"], old.stderr
+    assert "COMMENTS_TIMEOUT is deprecated" in old.stderr
+    both = timeout_setting(tmp_path, COMMENTS_TIMEOUT_S="0.2", COMMENTS_TIMEOUT="0.3")
+    assert both.stdout.split() == ["0.2"]
+    assert "COMMENTS_TIMEOUT is ignored" in both.stderr
 
 
 # >>> stage 3: the counters kept from events start from the service's counts

@@ -15,6 +15,7 @@ from blogweb.settings import (
     database_from_env,
     env_bool,
     env_list,
+    env_seconds,  # [stage 2]
     logging_config,
     spectacular_settings,
 )
@@ -113,7 +114,8 @@ COMMENTS_BACKEND = os.environ.get("COMMENTS_BACKEND", "local").strip().lower()
 if COMMENTS_BACKEND not in {"local", "service"}:
     raise ValueError(f"COMMENTS_BACKEND must be local or service, not {COMMENTS_BACKEND!r}")
 COMMENTS_URL = os.environ.get("COMMENTS_URL", "http://127.0.0.1:8002").rstrip("/")
-COMMENTS_TIMEOUT = float(os.environ.get("COMMENTS_TIMEOUT", "0.5"))
+# Per attempt of a call to the comments service (one retry): seconds.
+COMMENTS_TIMEOUT_S = env_seconds("COMMENTS_TIMEOUT_S", 0.5, old="COMMENTS_TIMEOUT")
 # <<< stage 2
 
 # >>> stage 3: events

@@ -1,8 +1,8 @@
 """Where ``comment_count`` comes from: the seam between the two modes.
 
-- ``COMMENT_COUNTS=sync`` (default): one batch call to the comments service
-  per page of posts (never one per post).
-- ``COMMENT_COUNTS=async``: the counter in this database kept from
+- ``COMMENT_COUNTS=sync``: one batch call to the comments service per page
+  of posts (never one per post).
+- ``COMMENT_COUNTS=async`` (the default): the counter in this database kept from
   comment.created / comment.deleted events (``posts.events``), read with one
   query per page; the comments service is never called, so the post routes
   keep serving while it is down.

@@ -1,5 +1,5 @@
 """The posts service's only door to the comments service (its internal
-routes, never its database). Every call is bounded: COMMENTS_TIMEOUT per
+routes, never its database). Every call is bounded: COMMENTS_TIMEOUT_S per
 attempt, one retry, then ``DependencyUnavailable("comments")``, which the
 API turns into a JSON 503."""
 
@@ -30,7 +30,7 @@ def comment_counts(*, post_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
         "POST",
         f"{settings.COMMENTS_URL}/internal/comment-counts/",
         json={"post_ids": [str(post_id) for post_id in post_ids]},
-        timeout=settings.COMMENTS_TIMEOUT,
+        timeout=settings.COMMENTS_TIMEOUT_S,
     )
     if response.status_code != 200:
         logger.error("comment counts: unexpected status %s", response.status_code)
@@ -50,7 +50,7 @@ def _count(value) -> int:
     return value
 
 
-def post_comments_delete(*, post_id: uuid.UUID) -> bool:
+def comments_delete_of_post(*, post_id: uuid.UUID) -> bool:
     """Asks the comments service to delete a deleted post's comments:
     ``DELETE /internal/posts/{id}/comments/``. Best effort, never raises: the
     post is gone already, and its comments are unreachable anyway because
@@ -61,7 +61,7 @@ def post_comments_delete(*, post_id: uuid.UUID) -> bool:
             SERVICE,
             "DELETE",
             f"{settings.COMMENTS_URL}/internal/posts/{post_id}/comments/",
-            timeout=settings.COMMENTS_TIMEOUT,
+            timeout=settings.COMMENTS_TIMEOUT_S,
         )
     except DependencyUnavailable:
         logger.warning(

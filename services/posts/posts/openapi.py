@@ -12,5 +12,5 @@ from blogweb.openapi import add_remote_routes
 
 def add_comment_routes(result, generator, request, public):
     return add_remote_routes(
-        result, service="comments", url=settings.COMMENTS_URL, timeout=settings.COMMENTS_TIMEOUT
+        result, service="comments", url=settings.COMMENTS_URL, timeout=settings.COMMENTS_TIMEOUT_S
     )

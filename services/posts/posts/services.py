@@ -67,5 +67,5 @@ def post_delete(*, post_id: uuid.UUID) -> None:
             request_id=current_request_id.get(),
         )
         transaction.on_commit(
-            lambda: comments_client.post_comments_delete(post_id=post_id), robust=True
+            lambda: comments_client.comments_delete_of_post(post_id=post_id), robust=True
         )

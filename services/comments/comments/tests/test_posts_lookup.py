@@ -12,6 +12,13 @@ from blogweb.exceptions import DependencyUnavailable
 from comments import post_lookup
 
 
+# >>> stage 3: the sync lookup is one of two modes; the service's default is async
+@pytest.fixture(autouse=True)
+def sync_mode(settings):
+    settings.POST_LOOKUP = "sync"
+    # <<< stage 3
+
+
 def test_a_known_post_exists_and_an_unknown_one_does_not(fake_posts):
     known = uuid.uuid4()
     fake_posts.add(known)

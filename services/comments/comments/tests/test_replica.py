@@ -4,9 +4,13 @@ its tombstones, and the read-through to the owner of posts on a miss."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +21,7 @@ from .factories import make_comment
 
 # Who published a post event does not matter to the handlers: they read its data.
 SOURCE = "/monolith"
+SERVICE_DIR = Path(__file__).resolve().parents[2]
 
 
 def post_created(post_id: uuid.UUID, **data) -> Envelope:
@@ -195,7 +200,22 @@ def test_a_comment_inserted_after_the_tombstone_is_removed(
     assert mongo_collection.count_documents({}) == 0
 
 
-def test_sync_mode_never_reads_the_replica(client, fake_posts, replica_collection):
+def test_started_alone_the_service_reads_the_replica_as_make_up_runs_it():
+    """POST_LOOKUP unset: async, the mode `make up` and the deployments run
+    from the stage that has events on (sync is said where it is wanted)."""
+    unset = ("POST_LOOKUP", "DJANGO_SETTINGS_MODULE")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-v0", "-c",
+         "from django.conf import settings; print(settings.POST_LOOKUP)"],
+        cwd=SERVICE_DIR, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["async"]
+
+
+def test_sync_mode_never_reads_the_replica(client, settings, fake_posts, replica_collection):
+    settings.POST_LOOKUP = "sync"
     post_id = uuid.uuid4()
     events.on_post_deleted(post_deleted(post_id))  # ignored in sync mode
     fake_posts.add(post_id)

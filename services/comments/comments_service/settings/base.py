@@ -18,6 +18,7 @@ from blogweb.settings import (
     contract_rest_framework,
     env_bool,
     env_list,
+    env_seconds,
     logging_config,
     spectacular_settings,
 )
@@ -106,12 +107,14 @@ MONGO_SERVER_SELECTION_TIMEOUT_MS = int(os.environ.get("MONGO_SERVER_SELECTION_T
 # The owner of posts, asked over HTTP whether a post exists (comments/posts_client.py).
 POSTS_URL = os.environ.get("POSTS_URL", "http://127.0.0.1:8001").rstrip("/")
 # Per attempt; with the one retry an owner of posts that hangs costs about 1 s.
-POSTS_TIMEOUT_S = float(os.environ.get("POSTS_TIMEOUT_S", "0.5"))
+POSTS_TIMEOUT_S = env_seconds("POSTS_TIMEOUT_S", 0.5)
 # >>> stage 3: events: the replica of posts as a second way of knowing them
-# How the service learns whether a post exists: "sync" asks the owner of posts
-# over HTTP; "async" reads a local replica fed by post events (comments.events),
-# reading through to the owner of posts on a miss.
-POST_LOOKUP = os.environ.get("POST_LOOKUP", "sync").strip().lower()
+# How the service learns whether a post exists: "async" (the default: the
+# mode `make up` and the deployments run with events; where a stage calls
+# instead, they say "sync") reads a local replica fed by post events
+# (comments.events), reading through to the owner of posts on a miss; "sync"
+# asks the owner of posts over HTTP every time.
+POST_LOOKUP = os.environ.get("POST_LOOKUP", "async").strip().lower()
 if POST_LOOKUP not in {"sync", "async"}:
     raise ImproperlyConfigured(f"POST_LOOKUP must be sync or async, not {POST_LOOKUP!r}")
 # <<< stage 3

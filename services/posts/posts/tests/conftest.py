@@ -27,3 +27,11 @@ def comments_service(_comments_server, settings) -> fake_comments.FakeCommentsSe
     _comments_server.reset()
     settings.COMMENTS_URL = _comments_server.url
     return _comments_server
+
+
+@pytest.fixture
+def sync_counts(settings) -> None:
+    """COMMENT_COUNTS=sync, said by the tests that need it (the service's
+    default is async): comment_count asked of the comments service, one
+    batch call per page."""
+    settings.COMMENT_COUNTS = "sync"

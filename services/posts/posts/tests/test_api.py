@@ -1,5 +1,6 @@
 """The public post routes answer exactly like the monolith's (its
-posts/tests/test_api.py, with comment counts now from the comments service)."""
+posts/tests/test_api.py, with comment counts now from the comments service:
+COMMENT_COUNTS=sync, set for every test here)."""
 
 import json
 import re
@@ -10,7 +11,7 @@ import pytest
 from posts.models import Post
 from posts.tests.factories import PostFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sync_counts")]
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 

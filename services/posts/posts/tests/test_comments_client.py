@@ -75,7 +75,7 @@ def test_a_5xx_is_retried_once(comments_service):
 
 def test_delete_of_a_posts_comments(comments_service):
     post_id = uuid.uuid4()
-    assert comments_client.post_comments_delete(post_id=post_id) is True
+    assert comments_client.comments_delete_of_post(post_id=post_id) is True
     [call] = comments_service.requests
     assert (call.method, call.path) == ("DELETE", f"/internal/posts/{post_id}/comments/")
 
@@ -86,5 +86,5 @@ def test_delete_never_raises_and_logs_what_it_could_not_do(
 ):
     comments_service.status, comments_service.raw_body = status, b"{}"
     with caplog.at_level(logging.WARNING, logger="posts.comments_client"):
-        assert comments_client.post_comments_delete(post_id=uuid.uuid4()) is confirmed
+        assert comments_client.comments_delete_of_post(post_id=uuid.uuid4()) is confirmed
     assert bool(caplog.records) is not confirmed

@@ -1,5 +1,6 @@
-"""The comments service down: the routes that need comment counts answer a
-fast JSON 503; everything else keeps working."""
+"""The comments service down, in sync mode (COMMENT_COUNTS=sync, set for
+every test here): the routes that need comment counts answer a fast JSON 503;
+everything else keeps working. (Async, nothing notices: test_events.py.)"""
 
 import logging
 import time
@@ -10,7 +11,7 @@ from posts.models import Post
 from posts.tests import fake_comments
 from posts.tests.factories import PostFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sync_counts")]
 
 DEADLINE_S = 1.5
 

@@ -163,7 +163,7 @@ def test_a_rolled_back_create_or_a_failed_delete_writes_no_event():
 
 @pytest.mark.django_db
 def test_events_are_written_in_sync_mode_too(settings):
-    assert settings.COMMENT_COUNTS == "sync"
+    settings.COMMENT_COUNTS = "sync"
     post = services.post_create(title="t", body="b")
     services.post_delete(post_id=post.id)
     assert list(OutboxEvent.objects.order_by("id").values_list("type", flat=True)) == [
@@ -351,8 +351,9 @@ def test_async_mode_reads_the_counter_in_one_query_and_never_calls_comments(
     assert comments_service.requests == []
 
 
-def test_async_mode_is_accepted_at_start(tmp_path):
-    result = manage("check", DATA_DIR=str(tmp_path), COMMENT_COUNTS="async")
+@pytest.mark.parametrize("mode", ["async", "sync"])
+def test_both_modes_are_accepted_at_start(tmp_path, mode):
+    result = manage("check", DATA_DIR=str(tmp_path), COMMENT_COUNTS=mode)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

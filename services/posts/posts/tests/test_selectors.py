@@ -23,6 +23,7 @@ def test_post_list_is_newest_first_with_ties_broken_by_id():
     assert selectors.post_list().count() == 3
 
 
+@pytest.mark.usefixtures("sync_counts")
 def test_comment_counts_are_attached_with_one_call_for_the_page(
     comments_service, django_assert_num_queries
 ):
@@ -35,11 +36,13 @@ def test_comment_counts_are_attached_with_one_call_for_the_page(
     assert call.json["post_ids"] == [str(p.id) for p in posts]
 
 
+@pytest.mark.usefixtures("sync_counts")
 def test_an_empty_page_asks_the_comments_service_nothing(comments_service):
     assert selectors.post_attach_comment_counts(posts=[]) == []
     assert comments_service.requests == []
 
 
+@pytest.mark.usefixtures("sync_counts")
 def test_post_get_with_comment_count(comments_service):
     post = PostFactory()
     comments_service.counts = {str(post.id): 4}

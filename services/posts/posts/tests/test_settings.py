@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 
 SERVICE_DIR = Path(__file__).resolve().parents[2]
-FORBIDDEN_ENV = ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "COMMENT_COUNTS", "COMMENTS_TIMEOUT")
+FORBIDDEN_ENV = (
+    "DATABASE_URL",
+    "DJANGO_SETTINGS_MODULE",
+    "COMMENT_COUNTS",
+    "COMMENTS_TIMEOUT_S",
+    "COMMENTS_TIMEOUT",
+)
 
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
@@ -48,12 +54,45 @@ def test_production_refuses_to_start_without_its_secrets():
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("COMMENT_COUNTS", "eventually"), ("COMMENTS_TIMEOUT", "5"), ("COMMENTS_TIMEOUT", "soon")],
+    [
+        ("COMMENT_COUNTS", "eventually"),
+        ("COMMENTS_TIMEOUT_S", "5"),
+        ("COMMENTS_TIMEOUT_S", "soon"),
+        ("COMMENTS_TIMEOUT", "soon"),  # the deprecated name, checked the same way
+    ],
 )
 def test_unsupported_comment_settings_are_refused_at_start(name, value, tmp_path):
     result = manage("check", DATA_DIR=str(tmp_path), **{name: value})
     assert result.returncode != 0
     assert name in result.stderr
+
+
+def comment_settings(tmp_path, **env: str) -> subprocess.CompletedProcess:
+    code = "from django.conf import settings as s; print(s.COMMENT_COUNTS, s.COMMENTS_TIMEOUT_S)"
+    return manage("shell", "-v0", "-c", code, DATA_DIR=str(tmp_path), **env)
+
+
+def test_started_alone_the_service_runs_as_make_up_runs_it(tmp_path):
+    """Async comment counts, as `make up` and the deployments run stage 4."""
+    result = comment_settings(tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["async", "0.5"]
+
+
+def test_the_timeout_has_its_unit_in_its_name_and_the_old_name_still_works(tmp_path):
+    result = comment_settings(tmp_path, COMMENTS_TIMEOUT_S="0.25")
+    assert result.stdout.split() == ["async", "0.25"]
+    assert "deprecated" not in result.stderr
+    # The old name alone: read, with a warning at start.
+    result = comment_settings(tmp_path, COMMENTS_TIMEOUT="0.75")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["async", "0.75"]
+    assert "COMMENTS_TIMEOUT is deprecated" in result.stderr
+    assert "set COMMENTS_TIMEOUT_S instead" in result.stderr
+    # Both: the new name wins.
+    result = comment_settings(tmp_path, COMMENTS_TIMEOUT_S="0.25", COMMENTS_TIMEOUT="0.75")
+    assert result.stdout.split() == ["async", "0.25"]
+    assert "COMMENTS_TIMEOUT is ignored" in result.stderr
 
 
 def test_the_models_match_the_migrations(tmp_path):

@@ -19,6 +19,7 @@ from blogweb.settings import (
     database_from_env,
     env_bool,
     env_list,
+    env_seconds,
     logging_config,
     spectacular_settings,
 )
@@ -114,22 +115,23 @@ SPECTACULAR_SETTINGS = {
 LOGGING = logging_config()
 
 # --- The comments service -------------------------------------------------
-# Where comment_count comes from: "sync" asks the comments service, one batch
-# call per page; "async" reads the counter this service keeps from
+# Where comment_count comes from: "async" (the default, as `make up` and the
+# deployments run it) reads the counter this service keeps from
 # comment.created / comment.deleted events (posts/events.py, run by
-# `manage.py bus_consume --service posts`), one query per page.
-COMMENT_COUNTS = os.environ.get("COMMENT_COUNTS", "sync").strip().lower()
+# `manage.py bus_consume --service posts`), one query per page; "sync" asks
+# the comments service, one batch call per page.
+COMMENT_COUNTS = os.environ.get("COMMENT_COUNTS", "async").strip().lower()
 if COMMENT_COUNTS not in ("sync", "async"):
     raise ImproperlyConfigured(f"COMMENT_COUNTS={COMMENT_COUNTS!r}: 'sync' or 'async'")
 COMMENTS_URL = os.environ.get("COMMENTS_URL", "http://127.0.0.1:8002").rstrip("/")
-# Per attempt; with the one retry a dead or hung comments service costs at
-# most about twice this before the JSON 503.
+# Per attempt, in seconds; with the one retry a dead or hung comments service
+# costs at most about twice this before the JSON 503.
 try:
-    COMMENTS_TIMEOUT = float(os.environ.get("COMMENTS_TIMEOUT", "0.5"))
-except ValueError:
-    COMMENTS_TIMEOUT = 0.0
-if not 0 < COMMENTS_TIMEOUT <= 1:
-    raise ImproperlyConfigured("COMMENTS_TIMEOUT must be a number of seconds in (0, 1]")
+    COMMENTS_TIMEOUT_S = env_seconds("COMMENTS_TIMEOUT_S", 0.5, old="COMMENTS_TIMEOUT")
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
+if not 0 < COMMENTS_TIMEOUT_S <= 1:
+    raise ImproperlyConfigured("COMMENTS_TIMEOUT_S must be a number of seconds in (0, 1]")
 
 # --- The event bus (RabbitMQ topic exchange blog.events) -------------------
 # Post events go out through the outbox in both modes (they are facts; the
