@@ -56,7 +56,7 @@ migrate: $(VENV)/.runtime ## apply the monolith's migrations (SQLite under .data
 	@$(PY) manage.py migrate --noinput -v0
 
 up: migrate ## the stage STAGE (default: the newest of this tree; MODE where it offers one)
-	@$(PY) scripts/stack.py $(if $(STAGE),--stage $(STAGE))
+	@$(PY) scripts/up.py $(if $(STAGE),--stage $(STAGE))
 
 SEED_ARGS ?= --reset
 seed: migrate ## the demo set (200 posts, 2,000 comments) in the monolith, and in STAGE's stores

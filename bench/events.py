@@ -35,7 +35,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.stacks import stage_stack  # noqa: E402
+from tests.support.harness import stage_stack  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 

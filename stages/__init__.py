@@ -2,6 +2,6 @@
 which stage each file and code block belongs to (``stages.markers``), and the
 generated stage history built from them (``stages.history``).
 
-Standard library only: ``scripts/stack.py --print`` and ``make stage-tags``
+Standard library only: ``scripts/up.py --print`` and ``make stage-tags``
 run without the virtualenv.
 """

@@ -2,8 +2,8 @@
 (and mode), which processes run with which settings, and which files the
 stage brings.
 
-Read by `make up` (``scripts/stack.py``), the test stacks and `make parity`
-(``tests/support/stacks.py``, ``scripts/parity.py``), `make seed`, the
+Read by `make up` (``scripts/up.py``), the test stacks and `make parity`
+(``tests/support/harness.py``, ``scripts/parity.py``), `make seed`, the
 deploy checks (``tests/deploy/``: compose and the Kubernetes manifests must
 run what this table says) and the stage history (``stages.history``: which
 files each generated stage tree holds). The routes of each stage, from the
@@ -344,7 +344,7 @@ STAGES: dict[int, Stage] = {
             "tests/e2e/**",
             "tests/support/__init__.py",
             "tests/support/live_server.py",
-            "tests/support/stacks.py",
+            "tests/support/harness.py",
             "tests/system/test_database_down.py",
             "tests/system/test_chunked_body.py",
             "tests/system/test_stage_walk.py",
@@ -352,7 +352,7 @@ STAGES: dict[int, Stage] = {
             "tests/tools/**",
             # The stage table, the stage history and the repository's tooling.
             "stages/**",
-            "scripts/stack.py",
+            "scripts/up.py",
             "scripts/seed.py",
             "scripts/parity.py",
             "Makefile",
@@ -438,6 +438,7 @@ STAGES: dict[int, Stage] = {
             "services/comments/**",
             "libs/blogweb/http.py",
             "libs/blogtest/mongo.py",
+            "libs/blogtest/monolith.py",
             "libs/blogweb/tests/test_http_client.py",
             "monolith/comments/remote.py",
             "monolith/comments/tests/fake_service.py",

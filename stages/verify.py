@@ -30,11 +30,9 @@ Prints each phase's time; exits non-zero on the first failing check.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -266,7 +264,9 @@ def check_make_up(number: int, tree: Path, venv: Path, table, deadline_s: float 
             raise CheckFailed(f"stage {number}: no answer from {waiting}:\n{_tail(log)}")
         _write_and_read(urls[-1], number, log)
     finally:
-        _stop_group(process)
+        from blogtest.processes import stop  # the virtualenv's (run with `make stage-check`)
+
+        stop(process, timeout_s=20)  # honcho's whole group: it stops its children
         shutil.rmtree(data, ignore_errors=True)
     done(started, f"the post list answered at {', '.join(urls)}; a post written, its comments read")
 
@@ -304,19 +304,6 @@ def _tail(path: Path, lines: int = 40) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError as exc:
         return f"(no log: {exc})"
-
-
-def _stop_group(process: subprocess.Popen) -> None:
-    """Ctrl-C for honcho's group (it stops its children), then a kill if need be."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)  # anything left behind
 
 
 def export_stage(source, table, number: int, target: Path) -> None:

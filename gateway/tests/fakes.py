@@ -10,10 +10,11 @@ import os
 import shutil
 import subprocess
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+from blogtest.http import InThread, StubServer
 from blogtest.ports import free_port
 from blogtest.processes import stop, tcp_ready
 from blogtest.timing import wait_until
@@ -114,12 +115,8 @@ class FakeUpstream:
 
             do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = _answer
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.stub = StubServer(Handler)
+        self.port, self.url = self.stub.port, self.stub.url
 
     def requests_seen(self, **match: Any) -> list[dict[str, Any]]:
         with self.lock:
@@ -127,9 +124,7 @@ class FakeUpstream:
 
     def stop(self) -> None:
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+        self.stub.stop()
 
 
 class NginxGateway:
@@ -181,16 +176,11 @@ class DevRouterGateway:
     """The dev router, in a thread of the test process."""
 
     def __init__(self, folder: Path, stage: int, env: dict[str, str], **options: Any) -> None:
-        self.server = devrouter.make_server(stage, "127.0.0.1:0", env=env, **options)
-        self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.served = InThread(devrouter.make_server(stage, "127.0.0.1:0", env=env, **options))
+        self.server, self.port, self.url = self.served.server, self.served.port, self.served.url
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+        self.served.stop()
 
 
 IMPLEMENTATIONS = {"nginx": NginxGateway, "devrouter": DevRouterGateway}

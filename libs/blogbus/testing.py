@@ -72,3 +72,13 @@ def publish_as_relay(
 def publish_envelope(connection: kombu.Connection, envelope: Envelope) -> None:
     """Publishes an envelope as the relay does (its type is the routing key)."""
     publish_as_relay(connection, envelope.to_json(), envelope.type, message_id=envelope.id)
+
+
+def queue_counts(connection: kombu.Connection, name: str) -> tuple[int, int]:
+    """(messages ready, consumers) of queue ``name``, by a passive declare."""
+    channel = connection.channel()
+    try:
+        _, messages, consumers = channel.queue_declare(queue=name, passive=True)
+    finally:
+        channel.close()
+    return messages, consumers

@@ -21,6 +21,7 @@ from django.db import connection
 
 from blogbus import broker as blogbus_broker
 from blogbus.relay import OutboxRelay, RelayConfig
+from blogtest.postgres import another_session
 from blogtest.timing import wait_until
 
 
@@ -122,15 +123,7 @@ def pg_connect():
     opened: list[psycopg.Connection] = []
 
     def connect(*, autocommit: bool = True) -> psycopg.Connection:
-        params = connection.get_connection_params()
-        other = psycopg.connect(
-            dbname=params["dbname"],
-            user=params.get("user"),
-            host=params.get("host"),
-            port=params.get("port"),
-            password=params.get("password") or None,
-            autocommit=autocommit,
-        )
+        other = another_session(connection, autocommit=autocommit)
         opened.append(other)
         return other
 

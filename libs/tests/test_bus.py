@@ -38,7 +38,7 @@ from blogbus.bus.topology import (
 )
 from blogbus.envelope import COMMENT_CREATED, COMMENT_DELETED, POST_CREATED, Envelope
 from blogbus.inbox.models import InboxEvent
-from blogbus.testing import publish_as_relay, temporary_vhost
+from blogbus.testing import publish_as_relay, queue_counts, temporary_vhost
 from blogtest.processes import stop
 from blogtest.timing import wait_until
 
@@ -144,16 +144,6 @@ def service_names(amqp: kombu.Connection) -> Iterator[Callable[[str], str]]:
         for name in (queue_name(service), dead_letter_queue_name(service)):
             channel.queue_delete(name)
     channel.close()
-
-
-def queue_counts(amqp: kombu.Connection, name: str) -> tuple[int, int]:
-    """(ready messages, consumers) of a queue, by a passive declare."""
-    channel = amqp.channel()
-    try:
-        _, messages, consumers = channel.queue_declare(queue=name, passive=True)
-    finally:
-        channel.close()
-    return messages, consumers
 
 
 def new_event(event_type: str = POST_CREATED) -> Envelope:

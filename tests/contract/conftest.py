@@ -2,7 +2,7 @@
 
 ``CONTRACT_BASE_URL`` set: the suite talks to that server and starts nothing.
 Unset: stage ``CONTRACT_STAGE`` (default 0) is started for the session as
-real processes (tests/support/stacks.py): ``CONTRACT_MODE`` chooses the
+real processes (tests/support/harness.py): ``CONTRACT_MODE`` chooses the
 stage's mode where it has several, ``CONTRACT_PROFILE`` the runtime profile
 (``real``, the default, on PostgreSQL; or ``embedded``, on SQLite files) and,
 once there is a gateway, ``CONTRACT_GATEWAY`` which one (``nginx``, the
@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from blogtest.processes import StartFailed
+from tests.support.harness import Stack, stage_stack
 from tests.support.live_server import ServerFailed
-from tests.support.stacks import Stack, stage_stack
 
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # also works under --import-mode=importlib

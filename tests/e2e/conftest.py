@@ -2,7 +2,7 @@
 
 The tests are black-box: they never import project code. Without
 ``E2E_BASE_URL`` the stage ``E2E_STAGE`` (default 0: the monolith) is started
-here as real processes (tests/support/stacks.py) and torn down afterwards,
+here as real processes (tests/support/harness.py) and torn down afterwards,
 on the ``E2E_PROFILE`` runtime profile (``real``, the default, or ``embedded``).
 With ``E2E_BASE_URL`` the tests run against whatever answers at that URL and
 nothing is started.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.stacks import Stack, stage_stack
+from tests.support.harness import Stack, stage_stack
 
 CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]

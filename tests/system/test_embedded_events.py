@@ -29,11 +29,11 @@ import pytest
 import requests
 
 from blogtest.timing import poll, scaled
-from tests.support.stacks import stage_stack
+from tests.support.harness import stage_stack
 from tests.system.test_stage4_faults import kill
 
 DEADLINE_S = 60
-MONGO_DB = "comments"  # what tests/support/stacks.py gives the comments service
+MONGO_DB = "comments"  # what tests/support/harness.py gives the comments service
 
 
 @pytest.fixture

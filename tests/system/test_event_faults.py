@@ -13,7 +13,7 @@ import requests
 from blogtest.timing import poll
 from stages import table
 from tests.support.broker import private_broker
-from tests.support.stacks import stage_stack
+from tests.support.harness import stage_stack
 
 COMMENTS = 30
 STOP_AFTER = 10

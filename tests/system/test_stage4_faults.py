@@ -9,7 +9,7 @@ import uuid
 import pytest
 import requests
 
-from tests.support.stacks import stage_stack
+from tests.support.harness import stage_stack
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import requests
 
 from blogtest.mongo import mongo_wire_server  # [stage 2]
 from blogtest.postgres import fresh_database
-from tests.support import stacks  # [stage 1]
+from tests.support import harness  # [stage 1]
 from tests.support.live_server import REPO_ROOT, gunicorn_monolith, monolith_env
 
 
@@ -64,7 +64,7 @@ def test_one_data_set_walks_through_the_stages(tmp_path):
 
         # >>> stage 1: the same, behind the gateway
         (tmp_path / "stage1").mkdir()
-        with stacks.stage_stack(
+        with harness.stage_stack(
             1, log_dir=tmp_path / "stage1", databases={"monolith": monolith_db}
         ) as s1:
             assert snapshot(s1.url) == before
@@ -75,14 +75,14 @@ def test_one_data_set_walks_through_the_stages(tmp_path):
         mongo_port = int(mongo_url.rsplit(":", 1)[1])
         comments_env = {
             **os.environ,
-            **stacks.app_settings("comments"),
+            **harness.app_settings("comments"),
             "MONOLITH_DATABASE_URL": monolith_db,
             "MONGO_URL": mongo_url,
             "MONGO_DB": "comments",
         }
-        run(stacks.app_dir("comments"), comments_env, "import_monolith_comments", "--quiet")
+        run(harness.app_dir("comments"), comments_env, "import_monolith_comments", "--quiet")
         (tmp_path / "stage2").mkdir()
-        with stacks.stage_stack(
+        with harness.stage_stack(
             2,
             log_dir=tmp_path / "stage2",
             databases={"monolith": monolith_db},
@@ -93,7 +93,7 @@ def test_one_data_set_walks_through_the_stages(tmp_path):
 
         # >>> stage 3: events, the monolith's counters filled from what is there
         (tmp_path / "stage3").mkdir()
-        with stacks.stage_stack(
+        with harness.stage_stack(
             3,
             log_dir=tmp_path / "stage3",
             databases={"monolith": monolith_db},
@@ -111,10 +111,10 @@ def test_one_data_set_walks_through_the_stages(tmp_path):
         # >>> stage 4: the posts migrated into the posts service's own database
         posts_db = walk.enter_context(fresh_database("walkposts"))
         posts_env = {"DATABASE_URL": posts_db, "MONOLITH_DATABASE_URL": monolith_db}
-        stacks.manage("posts", posts_env, "migrate", "--noinput", "-v0")
-        stacks.manage("posts", posts_env, "import_monolith_posts", "--quiet")
+        harness.manage("posts", posts_env, "migrate", "--noinput", "-v0")
+        harness.manage("posts", posts_env, "import_monolith_posts", "--quiet")
         (tmp_path / "stage4").mkdir()
-        with stacks.stage_stack(
+        with harness.stage_stack(
             4, log_dir=tmp_path / "stage4", mode="sync",
             databases={"posts": posts_db}, mongo_port=mongo_port,
         ) as s4:  # fmt: skip

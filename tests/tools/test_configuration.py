@@ -69,7 +69,7 @@ DYNAMIC = {
     ("libs/blogweb/settings.py", "env_list"),
     ("libs/blogweb/settings.py", "env_seconds"),
     ("libs/blogweb/settings.py", "production_settings"),
-    ("scripts/stack.py", "port"),
+    ("scripts/up.py", "port"),
     ("scripts/seed.py", "main"),
 }
 SKIP_DIRS = {

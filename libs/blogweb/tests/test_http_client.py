@@ -2,19 +2,18 @@
 port: bounded, retried once, the request id forwarded, 503-worthy failures
 raised as DependencyUnavailable."""
 
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from blogtest.http import JsonHandler, serving
 from blogtest.ports import free_port
 from blogweb.exceptions import DependencyUnavailable
 from blogweb.http import call_service
 from blogweb.requestid import current_request_id
 
 
-class Recorder(BaseHTTPRequestHandler):
+class Recorder(JsonHandler):
     seen: list[tuple[str, str | None]] = []
 
     def do_GET(self):
@@ -23,25 +22,13 @@ class Recorder(BaseHTTPRequestHandler):
         if self.path == "/slow":
             time.sleep(2)
             status = 200
-        body = b'{"ok": true}'
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+        self.reply(status, {"ok": True})
 
 
 @pytest.fixture(scope="module")
 def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(Recorder) as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)

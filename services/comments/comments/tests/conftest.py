@@ -5,19 +5,17 @@ GET /internal/posts/<id>/ with 200 or 404."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import kombu  # [stage 3]
 import pymongo
 import pytest
 
 from blogbus.testing import temporary_vhost  # [stage 3]
+from blogtest.http import JsonHandler, serving
 from blogtest.mongo import mongo_wire_server
 from blogtest.ports import free_port
 from blogtest.timing import wait_until
@@ -99,36 +97,20 @@ class FakePosts:
 def fake_posts_server() -> Iterator[FakePosts]:
     state = FakePosts()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(JsonHandler):
         def do_GET(self):
             state.requests.append({"path": self.path, "headers": dict(self.headers)})
             match = _POST_PATH.match(self.path)
             if state.forced_status is not None:
-                self._json(state.forced_status, {"detail": "forced"})
+                self.reply(state.forced_status, {"detail": "forced"})
             elif match and match.group(1) in state.known:
-                self._json(200, {"id": match.group(1)})
+                self.reply(200, {"id": match.group(1)})
             else:
-                self._json(404, {"detail": "Not found."})
+                self.reply(404, {"detail": "Not found."})
 
-        def _json(self, status: int, payload: dict) -> None:
-            body = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as url:
+        state.url = url
+        yield state
 
 
 @pytest.fixture

@@ -12,13 +12,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import kombu
 import pytest
 from django.core.management import call_command
 
 from blogbus.bus.topology import dead_letter_queue_name, queue_name
 from blogbus.envelope import POST_CREATED, POST_DELETED, Envelope
-from blogbus.testing import publish_envelope
+from blogbus.testing import publish_envelope, queue_counts
 from blogtest.processes import stop
 from blogtest.timing import wait_until
 
@@ -37,16 +36,6 @@ def post_created(post_id: uuid.UUID) -> Envelope:
         source="/monolith",
         data={"id": str(post_id), "title": "t", "created_at": "2026-11-25T18:30:00.000Z"},
     )
-
-
-def queue_state(amqp: kombu.Connection, name: str) -> tuple[int, int]:
-    """(ready messages, consumers) by a passive declare."""
-    channel = amqp.channel()
-    try:
-        _, messages, consumers = channel.queue_declare(queue=name, passive=True)
-    finally:
-        channel.close()
-    return messages, consumers
 
 
 @pytest.fixture
@@ -71,7 +60,7 @@ def worker(tmp_path, broker_url, mongo_url, amqp) -> Iterator[subprocess.Popen]:
         if proc.poll() is not None:
             pytest.fail(f"the worker exited with {proc.returncode}:\n{log_path.read_text()}")
         try:
-            return queue_state(amqp, queue_name(SERVICE))[1] >= 1
+            return queue_counts(amqp, queue_name(SERVICE))[1] >= 1
         except Exception:
             return False
 
@@ -102,7 +91,7 @@ def test_bus_declare_binds_the_comments_queue(amqp, broker_url):
         publish_envelope(
             amqp, Envelope.new(type=POST_DELETED, source="/t", data={"id": str(uuid.uuid4())})
         )
-        wait_until(lambda: queue_state(amqp, queue_name(SERVICE))[0] == 1, what="the bound queue")
+        wait_until(lambda: queue_counts(amqp, queue_name(SERVICE))[0] == 1, what="the bound queue")
     finally:
         channel = amqp.channel()
         for name in (queue_name(SERVICE), dead_letter_queue_name(SERVICE)):
@@ -133,10 +122,10 @@ def test_a_worker_applies_post_events_without_an_inbox(
         lambda: mongo_collection.count_documents({"post_id": str(deleted)}) == 0,
         what="the deleted post's comments gone",
     )
-    wait_until(lambda: queue_state(amqp, queue_name(SERVICE))[0] == 0, what="the queue drained")
+    wait_until(lambda: queue_counts(amqp, queue_name(SERVICE))[0] == 0, what="the queue drained")
     assert replica_collection.find_one({"_id": str(deleted)})["deleted"] is True
     assert mongo_collection.count_documents({"post_id": str(kept)}) == 1
-    assert queue_state(amqp, dead_letter_queue_name(SERVICE))[0] == 0
+    assert queue_counts(amqp, dead_letter_queue_name(SERVICE))[0] == 0
 
     # A late post.created for the deleted post, then one for a sentinel post:
     # one queue, prefetch 1, so once the sentinel is in, the late one was applied.

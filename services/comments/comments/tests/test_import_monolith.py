@@ -20,52 +20,21 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from blogtest.monolith import seeded_monolith_database
 from comments import repository
 from comments.management.commands.import_monolith_comments import CHECKPOINT
 from comments.tests.conftest import TEST_DB
 
 SERVICE_DIR = Path(__file__).resolve().parents[2]
-REPO_ROOT = SERVICE_DIR.parents[1]
-# The PostgreSQL server of DATABASE_URL (what CI sets for every suite), else the local one.
-_DATABASE_URL = os.environ.get("DATABASE_URL", "")
-SERVER_URL = (
-    _DATABASE_URL.rsplit("/", 1)[0]
-    if _DATABASE_URL.startswith(("postgres://", "postgresql://"))
-    else "postgresql://postgres@127.0.0.1:5432"
-)
 COMMENTS = 500
 KILL_DEADLINE_S = 60.0
-
-
-def _monolith(*args: str, url: str) -> None:
-    env = os.environ | {
-        "DATABASE_URL": url,
-        "DJANGO_SETTINGS_MODULE": "monolith.config.settings.local",
-    }
-    subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
 
 
 @pytest.fixture(scope="module")
 def monolith_url():
     """A monolith database of its own: 50 posts, 500 comments; dropped afterwards."""
-    name = f"monolith_import_test_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = f"{SERVER_URL}/{name}"
-    try:
-        _monolith("migrate", "--noinput", "-v0", url=url)
-        _monolith("seed", "--posts", "50", "--comments", str(COMMENTS), "--reset", url=url)
+    with seeded_monolith_database(posts=50, comments=COMMENTS) as url:
         yield url
-    finally:
-        with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -17,8 +17,7 @@ def _comments_server():
     service = fake_comments.FakeCommentsService()
     server = fake_comments.start(service)
     yield service
-    server.shutdown()
-    server.server_close()
+    server.stop()
 
 
 @pytest.fixture(autouse=True)

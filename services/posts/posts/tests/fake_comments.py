@@ -9,9 +9,9 @@ import re
 import socket
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from blogtest.http import JsonHandler, StubServer
 from blogtest.ports import free_port
 
 COUNTS_PATH = "/internal/comment-counts/"
@@ -59,8 +59,8 @@ class FakeCommentsService:
         return self.calls("POST", COUNTS_PATH)
 
 
-def start(service: FakeCommentsService) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
+def start(service: FakeCommentsService) -> StubServer:
+    class Handler(JsonHandler):
         def do_GET(self):
             self._answer()
 
@@ -69,9 +69,6 @@ def start(service: FakeCommentsService) -> ThreadingHTTPServer:
 
         def do_POST(self):
             self._answer()
-
-        def log_message(self, format, *args):  # quiet test output
-            pass
 
         def _answer(self):
             parts = urlsplit(self.path)
@@ -102,11 +99,9 @@ def start(service: FakeCommentsService) -> ThreadingHTTPServer:
             if body is not None:
                 self.wfile.write(body)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    service.url = f"http://127.0.0.1:{server.server_address[1]}"
-    return server
+    stub = StubServer(Handler)
+    service.url = stub.url
+    return stub
 
 
 def _route(request: Recorded, counts: dict[str, int]) -> tuple[int, bytes | None]:

@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import kombu
-import psycopg
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
@@ -45,6 +44,7 @@ from blogbus.inbox.services import consume_once
 from blogbus.outbox.models import OutboxEvent
 from blogbus.relay import OutboxRelay, RelayConfig
 from blogbus.testing import publish_envelope, temporary_vhost
+from blogtest.postgres import another_session
 from blogtest.timing import wait_until
 from posts import services
 from posts.models import CommentCount, Post
@@ -271,14 +271,7 @@ def test_a_comment_event_racing_the_post_delete_leaves_no_counter_behind():
     """The handler waits for a delete in progress, then finds no post: without the
     lock it would see the old row (READ COMMITTED) and recreate the counter."""
     post = PostFactory()
-    params = connection.get_connection_params()
-    deleter = psycopg.connect(
-        dbname=params["dbname"],
-        user=params.get("user"),
-        host=params.get("host"),
-        port=params.get("port"),
-        password=params.get("password") or None,
-    )
+    deleter = another_session(connection, autocommit=False)
     outcome: list[object] = []
 
     def handle() -> None:

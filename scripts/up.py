@@ -3,9 +3,9 @@ adds), as one Procfile run by honcho (Ctrl-C stops all). What runs at each
 stage comes from the stage table (``stages/table.py``); this script runs it
 on the embedded profile.
 
-    python scripts/stack.py                      # the newest stage of this tree
-    python scripts/stack.py --stage 0            # write .data/Procfile, print URLs, run it
-    python scripts/stack.py --stage 0 --print    # only print the Procfile
+    python scripts/up.py                      # the newest stage of this tree
+    python scripts/up.py --stage 0            # write .data/Procfile, print URLs, run it
+    python scripts/up.py --stage 0 --print    # only print the Procfile
 """
 
 from __future__ import annotations
