@@ -223,7 +223,8 @@ class Handler(BaseHTTPRequestHandler):
     # -- routing ------------------------------------------------------------
 
     def _route(self) -> None:
-        path = self.path.split("?", 1)[0]
+        # Routes are matched as nginx matches them (the upstream gets the path as sent).
+        path = rt.normalised_path(self.path.split("?", 1)[0])
         # >>> stage 2: the parallel run's counts
         if path == "/_gateway/shadow" and self.command in ("GET", "HEAD"):
             self._send_json(200, self.server.parallel_run.counts(self.server.table))
@@ -271,7 +272,7 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _own(self, path: str) -> None:
-        if path.startswith("/internal"):
+        if re.search(rt.INTERNAL, path):
             self._send_json(404, {"detail": "Not found."})
             return
         if path == "/readyz":

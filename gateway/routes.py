@@ -29,7 +29,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -122,7 +122,10 @@ class Stage:
 # Routes under /internal/ are for the components behind the gateway to call
 # each other, inside the cluster: the gateway answers them with a JSON 404
 # itself, at every stage, rather than let a default route forward them.
-INTERNAL = r"^/internal(/.*)?$"
+# Matched on the normalised path (percent-decoding and dot segments resolved,
+# as nginx matches locations); leading slashes may repeat, nginx keeping
+# `//` as sent (merge_slashes off): `//internal/...` is refused too.
+INTERNAL = r"^/+internal(/.*)?$"
 
 _GATEWAY_OWN = (
     Route(ANY, "exact", "/healthz", "gateway", "healthz"),
@@ -299,6 +302,21 @@ def parallel_run(number: int) -> Table:
 
 
 # <<< stage 2
+def normalised_path(raw: str) -> str:
+    """``raw`` as nginx matches it against locations: percent-decoded, ``.``
+    and ``..`` segments resolved, repeated slashes kept (merge_slashes off)."""
+    segments: list[str] = []
+    for segment in unquote(raw).split("/")[1:]:
+        if segment == ".":
+            continue
+        if segment == "..":
+            if segments:
+                segments.pop()
+            continue
+        segments.append(segment)
+    return "/" + "/".join(segments)
+
+
 def upstream_url(name: str, env: dict[str, str] | None = None) -> str:
     env = os.environ if env is None else env
     var, default = UPSTREAM_ENV[name]

@@ -119,6 +119,8 @@ class RequestBodyLimitMiddleware:
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
+            length = -1
+        if length < 0:
             return json_error(400, "Invalid Content-Length header.")
         if length > self.limit:
             return json_error(413, f"Request body exceeds {self.limit} bytes.")

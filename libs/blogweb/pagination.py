@@ -17,13 +17,20 @@ DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 
 
+# More digits than this is more than any table holds: a page past the end, a
+# page size over the cap (and no int() of thousands of digits, which Python
+# refuses past 4,300).
+_DIGITS_MAX = 18
+
+
 def _positive_int(request, name: str) -> int | None:
     raw = request.query_params.get(name)
     if raw is None:
         return None
-    if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
+    if not raw.isascii() or not raw.isdigit() or not raw.strip("0"):
         raise ValidationError({name: ["A positive integer is required."]})
-    return int(raw)
+    digits = raw.lstrip("0")
+    return int(digits) if len(digits) <= _DIGITS_MAX else 10**_DIGITS_MAX
 
 
 class ContractPagination(PageNumberPagination):

@@ -10,7 +10,7 @@ import json
 
 from django.conf import settings
 from rest_framework import status
-from rest_framework.exceptions import APIException, ParseError
+from rest_framework.exceptions import APIException, ParseError, UnsupportedMediaType
 from rest_framework.parsers import JSONParser
 
 from .middleware import DEFAULT_BODY_MAX_BYTES
@@ -30,8 +30,16 @@ class LimitedJSONParser(JSONParser):
             raise RequestTooLarge(f"Request body exceeds {limit} bytes.")
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:
-            data = json.loads(raw.decode(encoding), parse_constant=_reject_constant)
-        except (ValueError, UnicodeDecodeError) as exc:
+            text = raw.decode(encoding)
+        except LookupError:  # a codec that is not a text encoding: charset=hex, rot13...
+            raise UnsupportedMediaType(
+                media_type or "", f"Unsupported charset {encoding!r}."
+            ) from None
+        except UnicodeDecodeError as exc:
+            raise ParseError(f"JSON parse error - {exc}") from exc
+        try:
+            data = json.loads(text, parse_constant=_reject_constant)
+        except ValueError as exc:
             raise ParseError(f"JSON parse error - {exc}") from exc
         except RecursionError as exc:  # "[[[[..." nested past Python's stack
             raise ParseError("JSON parse error - nested too deeply.") from exc

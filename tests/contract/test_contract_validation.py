@@ -194,6 +194,25 @@ def test_post_wrong_content_type_is_415(api: ApiClient, kwargs) -> None:
     assert_detail_error(resp, 415)
 
 
+@pytest.mark.parametrize("charset", ["hex", "rot13", "base64", "no-such-codec"])
+def test_post_with_an_odd_charset_is_a_4xx_and_stores_nothing(api: ApiClient, charset) -> None:
+    """A charset that names no text encoding (Python has bytes-to-bytes codecs
+    such as hex) is refused, never a 500; an unknown one may be read as UTF-8."""
+    marker = unique("charset")
+    data = json.dumps({"title": marker, "body": marker}).encode()
+    headers = {"Content-Type": f"application/json; charset={charset}"}
+    send = lambda: api.post("/api/posts/", data=data, headers=headers)  # noqa: E731
+    if charset == "no-such-codec":
+        resp = send()
+        assert_status(resp, 201, 400, 415)
+        if resp.status_code == 201:
+            api.created_post_ids.append(json_body(resp)["id"])
+        return
+    resp = assert_stores_no_post(api, send, marker)
+    assert_status(resp, 400, 415)
+    assert_error_shape(json_body(resp), resp)
+
+
 def test_post_without_content_type_is_rejected(api: ApiClient) -> None:
     marker = unique("nomedia")
     data = json.dumps({"title": marker, "body": marker}).encode()

@@ -1,7 +1,7 @@
 import io
 
 import pytest
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import ParseError, UnsupportedMediaType
 
 from blogweb.parsers import LimitedJSONParser, RequestTooLarge
 
@@ -35,3 +35,12 @@ def test_only_objects_are_accepted(raw):
 def test_invalid_json_is_a_parse_error(raw):
     with pytest.raises(ParseError):
         parse(raw)
+
+
+@pytest.mark.parametrize("charset", ["hex", "rot13", "base64", "zlib"])
+def test_a_charset_that_is_no_text_encoding_is_415(charset):
+    """Python knows these codecs, but they turn bytes into bytes: no JSON text."""
+    with pytest.raises(UnsupportedMediaType):
+        LimitedJSONParser().parse(
+            io.BytesIO(b'{"title": "x"}'), "application/json", {"encoding": charset}
+        )
