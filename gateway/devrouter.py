@@ -14,11 +14,13 @@ responses streamed, no redirects.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import logging
 import os
 import re
+import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -58,6 +60,11 @@ CONTENT_TYPES = {
 }
 # <<< stage 4
 _SANE = re.compile(rt.SANE_REQUEST_ID)
+_DIGITS = re.compile(r"[0-9]{1,18}")
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
+# How long the router waits on a client (each read), and how many it serves at once.
+CLIENT_TIMEOUT_S = 10.0
+MAX_CONNECTIONS = 256
 
 
 class BodyTooLarge(Exception):
@@ -75,6 +82,9 @@ class Upstreams:
 
 
 class RouterServer(ThreadingHTTPServer):
+    """One thread per connection, up to ``max_connections`` at once: past
+    that, a connection gets a JSON 503 and is closed, rather than a thread."""
+
     daemon_threads = True
     allow_reuse_address = True
 
@@ -87,6 +97,8 @@ class RouterServer(ThreadingHTTPServer):
         env: dict[str, str] | None = None,
         connect_timeout: float = rt.CONNECT_TIMEOUT_S,
         read_timeout: float = rt.READ_TIMEOUT_S,
+        client_timeout: float = CLIENT_TIMEOUT_S,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self.table = rt.table(stage)
         # >>> stage 2: the parallel run (gateway/shadow.py)
@@ -97,7 +109,36 @@ class RouterServer(ThreadingHTTPServer):
         self.upstreams = Upstreams(env)
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
+        self.client_timeout = client_timeout
+        self._slots = threading.BoundedSemaphore(max_connections)
         super().__init__(address, Handler)
+
+    def process_request(self, request, client_address) -> None:
+        if not self._slots.acquire(blocking=False):
+            _refuse(request)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
+def _refuse(request) -> None:
+    body = b'{"detail": "Too many connections."}'
+    head = (
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nX-Served-By: gateway\r\nConnection: close\r\n\r\n"
+    )
+    with contextlib.suppress(OSError):
+        request.sendall(head.encode() + body)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -124,11 +165,20 @@ class Handler(BaseHTTPRequestHandler):
         )
         super().send_response_only(code, message)
 
+    def setup(self) -> None:
+        # Every read from the client (request line, headers, body, the next
+        # request of a kept-alive connection) waits at most this long.
+        self.timeout = self.server.client_timeout
+        super().setup()
+
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """The stdlib's own errors (bad request line, unknown method, ...) in
-        JSON too, never its HTML page."""
+        JSON too, never its HTML page. A method nothing answers is a 405, as
+        the apps answer it."""
         if not hasattr(self, "request_id"):
             self.request_id = self._request_id()
+        if code == 501:  # "Unsupported method": no do_<METHOD>
+            code, message = 405, "Method not allowed."
         phrase = self.responses.get(code, ("Error",))[0]
         self._send_json(code, {"detail": message or phrase}, close=True)
 
@@ -179,17 +229,16 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
 
     def _read_body(self) -> bytes | None:
+        lengths = self.headers.get_all("Content-Length") or []
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            if lengths:  # RFC 9112 6.3: both is how requests are smuggled
+                raise BadRequest("Both Transfer-Encoding and Content-Length.")
             return self._read_chunked()
-        length = self.headers.get("Content-Length")
-        if length is None:
+        if not lengths:
             return None
-        try:
-            n = int(length)
-        except ValueError:
-            raise BadRequest("Invalid Content-Length.") from None
-        if n < 0:
+        if len(set(lengths)) > 1 or not all(_DIGITS.fullmatch(v.strip()) for v in lengths):
             raise BadRequest("Invalid Content-Length.")
+        n = int(lengths[0])
         if n > rt.MAX_BODY_BYTES:
             if n <= DRAIN_LIMIT:  # let the client finish sending, so it reads the 413
                 remaining = n
@@ -206,10 +255,10 @@ class Handler(BaseHTTPRequestHandler):
         total = 0
         while True:
             line = self.rfile.readline(1024)
-            try:
-                size = int(line.split(b";")[0].strip(), 16)
-            except ValueError:
-                raise BadRequest("Invalid chunked body.") from None
+            digits = line.split(b";")[0].strip()
+            if not _HEX.fullmatch(digits):  # no sign, no 0x, no _: RFC 9112 7.1
+                raise BadRequest("Invalid chunked body.")
+            size = int(digits, 16)
             if size == 0:
                 while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
                     pass

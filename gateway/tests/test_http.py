@@ -385,6 +385,92 @@ def test_dev_router_readyz_names_the_upstream_that_is_down(start_gateway, fake_e
     assert body["checks"]["monolith"].startswith("unavailable")
 
 
+BODY = b'{"title": "t", "body": "b"}'
+
+
+@pytest.mark.parametrize("size", [b"-40", b"+1b", b"0x1b", b"1_b", b"zz", b"", b"1" * 17])
+def test_dev_router_refuses_a_malformed_chunk_size_before_buffering(
+    start_gateway, fake_env, fakes, size
+):
+    """RFC 9112: a chunk size is hex digits only. A negative one used to read
+    the rest of the stream, past the 1 MB limit."""
+    gw = start_gateway("devrouter", 1, fake_env)
+    rid = f"chunk-{uuid.uuid4().hex}"
+    reply = raw_exchange(
+        gw.port,
+        b"POST /api/posts/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"X-Request-ID: "
+        + rid.encode()
+        + b"\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + size
+        + b"\r\n"
+        + BODY
+        + b"\r\n0\r\n\r\n",
+    )
+    assert reply.startswith(b"HTTP/1.1 400 "), reply[:200]
+    assert b'"detail"' in reply
+    assert not fakes["monolith"].requests_seen(request_id=rid)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [b"Content-Length: 27", b"Content-Length: 5"],
+        [b"Content-Length: 27", b"Transfer-Encoding: chunked"],
+        [b"Content-Length: -27"],
+        [b"Content-Length: 2 7"],
+    ],
+    ids=["two-lengths", "length-and-chunked", "negative", "not-a-number"],
+)
+def test_dev_router_refuses_an_ambiguous_body_length(start_gateway, fake_env, fakes, headers):
+    gw = start_gateway("devrouter", 1, fake_env)
+    rid = f"length-{uuid.uuid4().hex}"
+    head = b"\r\n".join(
+        [b"POST /api/posts/ HTTP/1.1", b"Host: x", b"X-Request-ID: " + rid.encode(), *headers]
+    )
+    reply = raw_exchange(gw.port, head + b"\r\n\r\n" + BODY)
+    assert reply.startswith(b"HTTP/1.1 400 "), reply[:200]
+    assert not fakes["monolith"].requests_seen(request_id=rid)
+
+
+@pytest.mark.parametrize("method", ["TRACE", "FOO", "PROPFIND"])
+def test_dev_router_answers_an_unknown_method_with_a_json_405(start_gateway, fake_env, method):
+    gw = start_gateway("devrouter", 1, fake_env)
+    reply = raw_exchange(gw.port, f"{method} /api/posts/ HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    assert reply.startswith(b"HTTP/1.1 405 "), reply[:200]
+    assert b"application/json" in reply
+
+
+def test_dev_router_drops_a_client_that_stops_sending(start_gateway, fake_env):
+    gw = start_gateway("devrouter", 1, fake_env, client_timeout=0.5)
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=TIMEOUT) as sock:
+        sock.sendall(b"POST /api/posts/ HTTP/1.1\r\nHost: x\r\nContent-Length: 27\r\n\r\n{")
+        started = time.monotonic()
+        while sock.recv(4096):  # whatever it answers, the connection ends
+            pass
+        assert time.monotonic() - started < 5
+
+
+def test_dev_router_serves_a_bounded_number_of_connections(start_gateway, fake_env):
+    gw = start_gateway("devrouter", 1, fake_env, max_connections=2)
+    idle = [socket.create_connection(("127.0.0.1", gw.port), timeout=TIMEOUT) for _ in range(2)]
+    try:
+        time.sleep(0.2)  # both taken by a thread, waiting for a request line
+        reply = raw_exchange(gw.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert reply.startswith(b"HTTP/1.1 503 "), reply[:200]
+        assert b"Too many connections" in reply
+    finally:
+        for sock in idle:
+            sock.close()
+    wait_until(
+        lambda: raw_exchange(gw.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").startswith(
+            b"HTTP/1.1 200 "
+        ),
+        timeout_s=5,
+        what="a slot free again",
+    )
+
+
 # >>> stage 2: the comments service among the upstreams
 def test_dev_router_readyz_names_the_comments_service_when_it_is_down(start_gateway, fake_env):
     gw = start_gateway("devrouter", 2, fake_env)
