@@ -7,7 +7,8 @@ Same behaviour as the rendered nginx.conf (gateway/render.py): same routes,
 ``Host`` passed as sent (port kept), ``X-Forwarded-For/Proto/Host``,
 ``X-Request-ID`` echoed when sane else generated, upstream ``X-Served-By``
 passed through, JSON 404/405/413/503/504 answered by the gateway with
-``X-Served-By: gateway``, 1 s connect timeout and a bounded read timeout,
+``X-Served-By: gateway``, the same upstream timeouts (1 s to connect, then
+2 s for a read's answer, 5 s for a write's: ``routes.upstream_timeout``),
 responses streamed, no redirects.
 """
 
@@ -97,6 +98,7 @@ class RouterServer(ThreadingHTTPServer):
         env: dict[str, str] | None = None,
         connect_timeout: float = rt.CONNECT_TIMEOUT_S,
         read_timeout: float = rt.READ_TIMEOUT_S,
+        write_timeout: float = rt.WRITE_TIMEOUT_S,
         client_timeout: float = CLIENT_TIMEOUT_S,
         max_connections: int = MAX_CONNECTIONS,
     ) -> None:
@@ -109,6 +111,7 @@ class RouterServer(ThreadingHTTPServer):
         self.upstreams = Upstreams(env)
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
+        self.write_timeout = write_timeout
         self.client_timeout = client_timeout
         self._slots = threading.BoundedSemaphore(max_connections)
         super().__init__(address, Handler)
@@ -418,7 +421,11 @@ class Handler(BaseHTTPRequestHandler):
             conn.close()
             raise ConnectionError(str(exc)) from exc
         assert conn.sock is not None  # noqa: S101 (connect() set it)
-        conn.sock.settimeout(self.server.read_timeout)
+        conn.sock.settimeout(
+            rt.upstream_timeout(
+                self.command, read=self.server.read_timeout, write=self.server.write_timeout
+            )
+        )
         try:
             conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
             for key, value in self._upstream_headers(body) + (extra or []):
@@ -511,7 +518,16 @@ def main(argv: list[str] | None = None) -> int:
     # <<< stage 2
     parser.add_argument("--quiet", action="store_true", help="no access log lines")
     parser.add_argument(
-        "--read-timeout", type=float, default=rt.READ_TIMEOUT_S, help="seconds (default 10)"
+        "--read-timeout",
+        type=float,
+        default=rt.READ_TIMEOUT_S,
+        help=f"seconds a read waits for its upstream (default {rt.READ_TIMEOUT_S:g})",
+    )
+    parser.add_argument(
+        "--write-timeout",
+        type=float,
+        default=rt.WRITE_TIMEOUT_S,
+        help=f"seconds a write waits for its upstream (default {rt.WRITE_TIMEOUT_S:g})",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -525,6 +541,7 @@ def main(argv: list[str] | None = None) -> int:
             args.listen,
             shadow=args.shadow,  # [stage 2]
             read_timeout=args.read_timeout,
+            write_timeout=args.write_timeout,
         )
     except ValueError as exc:
         parser.error(str(exc))

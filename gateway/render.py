@@ -173,6 +173,7 @@ def _proxy_location(
         match=match,
         fallback=fallback or "none",
         method_rules="".join(rules),
+        read_methods=_methods_regex(rt.READ_METHODS),
         mirror=mirror,  # [stage 2]
         proxy_settings=proxy_settings,
     )
@@ -198,6 +199,7 @@ def render(
     env: dict[str, str] | None = None,
     connect_timeout: float = rt.CONNECT_TIMEOUT_S,
     read_timeout: float = rt.READ_TIMEOUT_S,
+    write_timeout: float = rt.WRITE_TIMEOUT_S,
     std_logs: bool = False,
     user: str | None = None,
 ) -> str:
@@ -215,10 +217,18 @@ def render(
     shadow_log = "/dev/stdout" if std_logs else "shadow.log"
     # <<< stage 2
     error_log, access_log = ("stderr", "/dev/stdout") if std_logs else ("error.log", "access.log")
+    # Reads wait read_timeout for their upstream; a location hands its writes to
+    # @gw_write (error_page 418), which waits write_timeout: nginx takes no
+    # variable in proxy_read_timeout, nor the directive inside an `if`.
     proxy_settings = _block(
         "proxy-settings",
         connect_ms=int(connect_timeout * 1000),
         read_ms=int(read_timeout * 1000),
+    )
+    write_settings = _block(
+        "proxy-settings",
+        connect_ms=int(connect_timeout * 1000),
+        read_ms=int(write_timeout * 1000),
     )
     ui_root = str(rt.ui_dir(env))  # [stage 4]
     upstreams = []
@@ -248,6 +258,7 @@ def render(
         locations.append(_proxy_location("/", None, tbl.default, proxy_settings))
     else:
         locations.append(_block("no-route-location"))
+    locations.append(_block("write-location", proxy_settings=write_settings))
     return fill(
         load("nginx.conf.tmpl")[""],
         command=command,
@@ -279,7 +290,16 @@ def main(argv: list[str] | None = None) -> int:
         help="log to stdout/stderr, not to files under nginx's -p prefix (containers)",
     )
     parser.add_argument(
-        "--read-timeout", type=float, default=rt.READ_TIMEOUT_S, help="seconds (default 10)"
+        "--read-timeout",
+        type=float,
+        default=rt.READ_TIMEOUT_S,
+        help=f"seconds a read waits for its upstream (default {rt.READ_TIMEOUT_S:g})",
+    )
+    parser.add_argument(
+        "--write-timeout",
+        type=float,
+        default=rt.WRITE_TIMEOUT_S,
+        help=f"seconds a write waits for its upstream (default {rt.WRITE_TIMEOUT_S:g})",
     )
     parser.add_argument(
         "--user",
@@ -294,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
             listen=args.listen,
             shadow=args.shadow,  # [stage 2]
             read_timeout=args.read_timeout,
+            write_timeout=args.write_timeout,
             std_logs=args.std_logs,
             user=args.user,
         )

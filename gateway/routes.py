@@ -60,8 +60,24 @@ UI_DIR_ENV = ("UI_DIR", str(REPO_ROOT / "web"))
 SANE_REQUEST_ID = r"^[A-Za-z0-9][A-Za-z0-9._:@+=/-]{0,127}$"
 
 MAX_BODY_BYTES = 1024 * 1024  # nginx: client_max_body_size 1m
+# How long the gateway waits on an upstream: to connect (one that is down
+# refuses at once: a JSON 503), then for each read of its answer (one that
+# hangs: a JSON 504). Reads are answered by the components well within their
+# own dependencies' limits (a database's 2 s connect timeout, a service
+# call's 0.5 s per attempt, MongoDB's 1 s), so a hung one is cut short; a
+# write gets longer before the gateway gives up on it, since its client cannot
+# tell whether it happened (the create routes take an Idempotency-Key for a
+# safe retry).
 CONNECT_TIMEOUT_S = 1.0
-READ_TIMEOUT_S = 10.0
+READ_TIMEOUT_S = 2.0  # GET, HEAD, OPTIONS
+WRITE_TIMEOUT_S = 5.0  # every other method
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def upstream_timeout(method: str, *, read: float, write: float) -> float:
+    """The read timeout of a request: ``read`` for a read, ``write`` otherwise."""
+    return read if method.upper() in READ_METHODS else write
+
 
 # Path patterns of the contract's routes, named once for the stages' tables
 # and for their Kubernetes translations (gateway/k8s.py). Any id segment is

@@ -58,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         app: f"http://127.0.0.1:{os.environ.get(spec.port_env, spec.port)}"
         for app, spec in table.APPS.items()
     }
+    # The credentials `make up` keeps: the counts are asked on an internal route.
+    data = Path(os.environ.get("DATA_DIR") or ROOT / ".data").resolve()
+    addresses |= table.credentials(table.kept_tokens(data))
     for process in topology.of_role("web"):
         env = {k: v for k, v in process.environment(addresses).items() if v}
         if env.get("COMMENT_COUNTS") == "async":

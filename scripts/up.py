@@ -14,6 +14,7 @@ import argparse
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit  # [stage 3]
 
@@ -34,6 +35,11 @@ MONGO_PORT = int(os.environ.get("MONGO_PORT", "27017"))
 # `--print` runs without the virtualenv); an amqp:// URL needs that RabbitMQ.
 BROKER_URL = os.environ.get("BROKER_URL") or f"filesystem://{DATA / 'bus'}"
 # <<< stage 3
+# >>> stage 2: the credentials of the /internal/ routes
+# One token per app, made on the first run and kept (owner-only) so that every
+# process of a run, and `make seed`, agree; delete the file for new ones.
+TOKENS = DATA / table.TOKENS_FILE
+# <<< stage 2
 
 
 def port(app: str) -> int:
@@ -41,9 +47,9 @@ def port(app: str) -> int:
     return int(os.environ.get(spec.port_env, str(spec.port)))
 
 
-def addresses() -> dict[str, str]:
+def addresses() -> dict[str, object]:
     """What the table's placeholders stand for on this machine."""
-    found = {app: f"http://127.0.0.1:{port(app)}" for app in table.APPS}
+    found: dict[str, object] = {app: f"http://127.0.0.1:{port(app)}" for app in table.APPS}
     found["mongodb"] = f"mongodb://127.0.0.1:{MONGO_PORT}"  # [stage 2]
     found["broker"] = BROKER_URL  # [stage 3]
     return found
@@ -72,9 +78,8 @@ def command(process: table.Process, stage: int) -> str:
     return f"{PY} manage.py runserver 127.0.0.1:{port(app.name)}"
 
 
-def procfile(topology: table.Topology) -> str:
+def procfile(topology: table.Topology, where: Mapping[str, object]) -> str:
     lines = []
-    where = addresses()
     for process in table.side_by_side(topology):
         env = " ".join(f"{k}={v}" for k, v in process.environment(where).items())
         line = command(process, topology.stage)
@@ -87,10 +92,11 @@ def procfile(topology: table.Topology) -> str:
     return "\n".join(lines) + "\n"
 
 
-def prepare(topology: table.Topology) -> list[tuple[str, list[str], dict[str, str]]]:
+def prepare(
+    topology: table.Topology, where: Mapping[str, object]
+) -> list[tuple[str, list[str], dict[str, str]]]:
     """What runs before honcho starts: the migrations of each SQL app but the
     monolith (whose are `make migrate`'s)."""
-    where = addresses()
     envs = {
         p.app: p.environment(where) for p in table.side_by_side(topology) if p.app in table.APPS
     }
@@ -179,9 +185,13 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"stack: {exc}", file=sys.stderr)
         return 2
-    text = procfile(topology)
+    where = addresses()
     if args.print:
-        print(text, end="")
+        # >>> stage 2: the credentials are only named on the screen
+        where["token"] = {app: f"<{app} token in {TOKENS}>" for app in table.APPS}
+        where["caller"] = {app: f"{app}:<sha256 of that token>" for app in table.APPS}
+        # <<< stage 2
+        print(procfile(topology, where), end="")
         return 0
     # >>> stage 3: events need their broker
     if topology.has_events and not broker_reachable():
@@ -193,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # <<< stage 3
     DATA.mkdir(parents=True, exist_ok=True)
-    for app, step, env in prepare(topology):
+    where |= table.credentials(table.kept_tokens(DATA))  # [stage 2]
+    for app, step, env in prepare(topology, where):
         done = subprocess.run(
             step,
             cwd=ROOT / table.APPS[app].folder,
@@ -211,7 +222,11 @@ def main(argv: list[str] | None = None) -> int:
         if done.stdout.strip():
             print(f"stack: {done.stdout.strip()}", flush=True)
     path = DATA / "Procfile"
-    path.write_text(text)
+    # >>> stage 2: owner-only, since it holds the credentials
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    # <<< stage 2
+    path.write_text(procfile(topology, where))
     print(banner(topology), flush=True)
     honcho = Path(PY).with_name("honcho")
     os.chdir(ROOT)

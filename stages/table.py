@@ -20,9 +20,17 @@ runserver) and ``real`` (tests, compose, Kubernetes: PostgreSQL, gunicorn).
 from __future__ import annotations
 
 import functools
+import hashlib  # [stage 2]
+import json  # [stage 2]
+import os  # [stage 2]
 import re
-from collections.abc import Callable  # [stage 3]
+import secrets  # [stage 2]
+from collections.abc import (
+    Callable,  # [stage 3]
+    Mapping,
+)
 from dataclasses import dataclass
+from pathlib import Path  # [stage 2]
 
 # --- The deployable apps ------------------------------------------------------------
 
@@ -91,7 +99,7 @@ class Process:
     role: str
     env: tuple[tuple[str, str], ...] = ()
 
-    def environment(self, addresses: dict[str, str]) -> dict[str, str]:
+    def environment(self, addresses: Mapping[str, object]) -> dict[str, str]:
         """The settings with the placeholders filled in from ``addresses``."""
         return {key: value.format_map(addresses) for key, value in self.env}
 
@@ -157,10 +165,74 @@ MONOLITH = Process("monolith", "monolith", "web")
 GATEWAY_TO_MONOLITH = Process("gateway", "gateway", "gateway", _env(MONOLITH_URL="{monolith}"))
 # <<< stage 1
 
+
 # >>> stage 2: comments extracted
+# The /internal/ routes take a credential per caller (blogweb.internal, ADR
+# 0006): an app's web process sends its own token (INTERNAL_TOKEN) and
+# accepts the callers that its INTERNAL_CALLERS lists, each as
+# ``<app>:<SHA-256 of that app's token>``. Tokens are secrets, so this table
+# only names them: ``{token[app]}`` is that app's token, ``{caller[app]}`` the
+# entry a callee lists for it. Each runner fills them in (``credentials``):
+# `make up` from tokens kept under .data/, the test stacks from new ones per
+# stack, compose and Kubernetes from their own secrets. Relays and consumers
+# call no /internal/ route: they get none.
+def internal_credentials(app: str, *, callers: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """The settings of ``app``'s web process that call and answer /internal/ routes."""
+    accepted = ",".join(f"{{caller[{caller}]}}" for caller in callers)
+    return _env(INTERNAL_TOKEN=f"{{token[{app}]}}", INTERNAL_CALLERS=accepted)
+
+
+CALLER_PLACEHOLDER = re.compile(r"\{caller\[([a-z]+)\]\}")
+
+
+def accepted_callers(process: Process) -> tuple[str, ...]:
+    """The apps whose calls ``process`` accepts on its /internal/ routes."""
+    return tuple(CALLER_PLACEHOLDER.findall(dict(process.env).get("INTERNAL_CALLERS", "")))
+
+
+def credentials(tokens: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """What the credential placeholders stand for, given each app's token."""
+    return {
+        "token": dict(tokens),
+        "caller": {
+            app: f"{app}:{hashlib.sha256(token.encode()).hexdigest()}"
+            for app, token in tokens.items()
+        },
+    }
+
+
+def new_tokens() -> dict[str, str]:
+    """A new random token for each app (a test stack's)."""
+    return {app: secrets.token_urlsafe(32) for app in APPS}
+
+
+TOKENS_FILE = "internal-tokens.json"
+
+
+def kept_tokens(data_dir: Path) -> dict[str, str]:
+    """The tokens of the embedded profile, kept in ``data_dir``/TOKENS_FILE
+    (readable by its owner only) so that every process `make up` starts, and
+    `make seed`, agree; made on first use. Delete the file for new ones."""
+    path = data_dir / TOKENS_FILE
+    try:
+        tokens = json.loads(path.read_text())
+    except (OSError, ValueError):
+        tokens = {}
+    if isinstance(tokens, dict) and set(APPS) <= set(tokens):
+        return {app: str(tokens[app]) for app in APPS}
+    tokens = new_tokens()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        json.dump(tokens, file, indent=2)
+    return tokens
+
+
 MONGODB = Process("mongodb", "mongodb", "store")
 # Branch by abstraction: the monolith's comments app now calls the service.
 MONOLITH_COMMENTS_REMOTE = _env(COMMENTS_BACKEND="service", COMMENTS_URL="{comments}")
+# It calls the comments service, which asks it whether a post exists.
+MONOLITH_INTERNAL = internal_credentials("monolith", callers=("comments",))
 GATEWAY_TO_MONOLITH_AND_COMMENTS = Process(
     "gateway", "gateway", "gateway", _env(MONOLITH_URL="{monolith}", COMMENTS_URL="{comments}")
 )
@@ -172,20 +244,22 @@ def comments_service(
     post_lookup: str = "sync",  # [stage 3]
     events: bool = False,  # [stage 3]
 ) -> tuple[Process, ...]:
-    """The comments service, asking ``posts_owner`` whether a post exists."""
+    """The comments service, asking ``posts_owner`` whether a post exists
+    (and answering its calls)."""
     env = _env(MONGO_URL="{mongodb}", POSTS_URL=f"{{{posts_owner}}}")
+    web = internal_credentials("comments", callers=(posts_owner,))
     # >>> stage 3: or keeping a replica of posts from their events (post_lookup=async)
     # Said in every mode: the service's own default is async.
     env = (*env, ("POST_LOOKUP", post_lookup))
     if events:
         env = (*env, ("BROKER_URL", "{broker}"))
         return (
-            Process("comments", "comments", "web", env),
+            Process("comments", "comments", "web", (*env, *web)),
             Process("comments-relay", "comments", "relay", env),
             Process("comments-consumer", "comments", "consumer", env),
         )
     # <<< stage 3
-    return (Process("comments", "comments", "web", env),)
+    return (Process("comments", "comments", "web", (*env, *web)),)
 
 
 # <<< stage 2
@@ -210,7 +284,7 @@ def events(post_lookup: str = "async", comment_counts: str = "async") -> Topolog
         _mode(post_lookup, comment_counts),
         (
             MONGODB,
-            Process("monolith", "monolith", "web", monolith_env),
+            Process("monolith", "monolith", "web", (*monolith_env, *MONOLITH_INTERNAL)),
             Process("monolith-relay", "monolith", "relay", monolith_env),
             Process("monolith-consumer", "monolith", "consumer", monolith_env),
             *comments_service(posts_owner="monolith", post_lookup=post_lookup, events=True),
@@ -242,11 +316,13 @@ def microservices(post_lookup: str, comment_counts: str) -> Topology:
     soon as either side is async)."""
     events = "async" in (post_lookup, comment_counts)
     posts_env = _env(COMMENTS_URL="{comments}", COMMENT_COUNTS=comment_counts)
-    posts: tuple[Process, ...] = (Process("posts", "posts", "web", posts_env),)
+    # It calls the comments service, which asks it whether a post exists.
+    web = internal_credentials("posts", callers=("comments",))
+    posts: tuple[Process, ...] = (Process("posts", "posts", "web", (*posts_env, *web)),)
     if events:
         posts_env = (*posts_env, ("BROKER_URL", "{broker}"))
         posts = (
-            Process("posts", "posts", "web", posts_env),
+            Process("posts", "posts", "web", (*posts_env, *web)),
             Process("posts-relay", "posts", "relay", posts_env),
             Process("posts-consumer", "posts", "consumer", posts_env),
         )
@@ -427,7 +503,12 @@ STAGES: dict[int, Stage] = {
                 "sync",
                 (
                     MONGODB,
-                    Process("monolith", "monolith", "web", MONOLITH_COMMENTS_REMOTE),
+                    Process(
+                        "monolith",
+                        "monolith",
+                        "web",
+                        (*MONOLITH_COMMENTS_REMOTE, *MONOLITH_INTERNAL),
+                    ),
                     *comments_service(posts_owner="monolith"),
                     GATEWAY_TO_MONOLITH_AND_COMMENTS,
                 ),
@@ -437,6 +518,9 @@ STAGES: dict[int, Stage] = {
         files=(
             "services/comments/**",
             "libs/blogweb/http.py",
+            "libs/blogweb/internal.py",
+            "libs/blogweb/tests/test_internal.py",
+            "docs/adr/0006-*",
             "libs/blogtest/mongo.py",
             "libs/blogtest/monolith.py",
             "libs/blogweb/tests/test_http_client.py",

@@ -29,6 +29,8 @@ NGINX = os.environ.get("NGINX_BIN") or shutil.which("nginx") or "/usr/sbin/nginx
 
 
 STREAM_LINES = 2000
+# How long /hold/ holds its answer: more than the reads' timeout, less than the writes'.
+HOLD_S = 3.0
 
 
 def nginx_available() -> bool:
@@ -76,8 +78,10 @@ class FakeUpstream:
                 payload: dict[str, Any] = info
                 if "/fail503/" in self.path:  # its own JSON 503
                     status, payload = 503, {"detail": f"{fake.name} says: database down"}
-                elif "/slow/" in self.path:  # the answer held up to 5 s
-                    fake.release.wait(5)
+                elif "/slow/" in self.path:  # a hung upstream: the answer held up to 10 s
+                    fake.release.wait(10)
+                elif "/hold/" in self.path:  # a slow one: the answer held HOLD_S
+                    fake.release.wait(HOLD_S)
                 # >>> stage 2: for the parallel run's comparisons
                 elif "/same/" in self.path:  # a body identical across fakes
                     payload = {"same": True, "path": self.path}

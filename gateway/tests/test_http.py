@@ -19,12 +19,13 @@ import pytest
 import requests
 
 from blogtest.ports import free_port
-from blogtest.timing import wait_until
+from blogtest.timing import scaled, wait_until
 from gateway import routes as rt
 from gateway import shadowlog  # [stage 2]
 
 from .conftest import FACADE_STAGES, GATEWAY_STAGES, KINDS
 from .fakes import (
+    HOLD_S,
     STREAM_LINES,
     NginxGateway,  # [stage 4]
     port_open,
@@ -283,6 +284,65 @@ def test_a_slow_upstream_gets_a_json_504_within_the_read_timeout(
     assert time.monotonic() - started < 3
     body = assert_gateway_json(resp, 504)
     assert body["upstream"] == "monolith"
+
+
+# -- the default upstream timeouts: short for reads, bounded for writes ----------
+# Deadlines, not benchmarks: the limit plus a margin, scaled by TEST_TIME_SCALE.
+MARGIN_S = 1.5
+
+
+@pytest.mark.parametrize("stage", FACADE_STAGES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_hung_upstream_answers_a_read_with_a_json_504_within_the_read_timeout(
+    kind, stage, gateways
+):
+    gw = gateways(kind, stage)  # the default timeouts
+    started = time.monotonic()
+    resp = requests.get(gw.url + "/api/posts/slow/", timeout=TIMEOUT + rt.WRITE_TIMEOUT_S)
+    assert time.monotonic() - started < scaled(rt.READ_TIMEOUT_S + MARGIN_S)
+    body = assert_gateway_json(resp, 504)
+    assert body["upstream"] == "monolith"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_hung_upstream_answers_a_write_with_a_json_504_within_the_write_timeout(kind, gateways):
+    gw = gateways(kind, 1)
+    started = time.monotonic()
+    resp = requests.post(
+        gw.url + "/api/posts/slow/", json={"body": "x"}, timeout=TIMEOUT + rt.WRITE_TIMEOUT_S
+    )
+    seconds = time.monotonic() - started
+    body = assert_gateway_json(resp, 504)
+    assert body["upstream"] == "monolith"
+    assert seconds < scaled(rt.WRITE_TIMEOUT_S + MARGIN_S)
+    assert seconds >= rt.READ_TIMEOUT_S, "a write waits longer than a read"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_write_slower_than_a_reads_timeout_still_gets_its_answer(kind, gateways, fakes):
+    assert rt.READ_TIMEOUT_S < HOLD_S < rt.WRITE_TIMEOUT_S
+    gw = gateways(kind, 1)
+    request_id = rid()
+    held = requests.get(gw.url + "/api/posts/hold/", timeout=TIMEOUT + rt.WRITE_TIMEOUT_S)
+    assert_gateway_json(held, 504)
+    resp = requests.post(
+        gw.url + "/api/posts/hold/",
+        json={"body": "x" * 5000},
+        headers={"X-Request-ID": request_id},
+        timeout=TIMEOUT + rt.WRITE_TIMEOUT_S,
+    )
+    assert resp.status_code == 201, resp.text
+    assert resp.headers["X-Served-By"] == "monolith"
+    assert resp.headers["X-Request-ID"] == request_id
+    seen = resp.json()
+    # The write went on in its own location (nginx's @gw_write) unchanged:
+    # method, path, body, request id.
+    assert (seen["method"], seen["path"], seen["request_id"]) == (
+        "POST",
+        "/api/posts/hold/",
+        request_id,
+    )
+    assert seen["body_len"] == len(json.dumps({"body": "x" * 5000}))
 
 
 # -- streaming, chunked bodies, Expect: 100-continue, HEAD ------------------

@@ -86,7 +86,10 @@ def test_rendered_config_handles_the_nginx_traps(stage):
         "error_page 500 502 503 = @gw_503;",
         "error_page 504 = @gw_504;",
         "proxy_connect_timeout 1000ms;",
-        "proxy_read_timeout 10000ms;",
+        "proxy_read_timeout 2000ms;",  # reads
+        "proxy_read_timeout 5000ms;",  # writes, in @gw_write
+        "error_page 418 = @gw_write;",
+        "recursive_error_pages on;",
         "add_header X-Served-By gateway always;",
         "daemon off;",
     ):
@@ -161,3 +164,16 @@ def test_cli_refuses_stage_0():
     )
     assert result.returncode == 2
     assert "no gateway" in result.stderr
+
+
+@pytest.mark.parametrize("stage", GATEWAY_STAGES)
+def test_every_proxied_location_hands_its_writes_to_the_write_location(stage):
+    text = render.render(stage, read_timeout=1.5, write_timeout=4.25)
+    proxied = text.count("proxy_pass http://gw_$gw_upstream;")
+    hand_over = "if ($request_method !~ '^(GET|HEAD|OPTIONS)$') { return 418; }"
+    assert proxied >= 2
+    assert text.count(hand_over) == proxied - 1  # every one but @gw_write itself
+    write_location = text.split("location @gw_write {", 1)[1].split("}", 1)[0]
+    assert "proxy_read_timeout 4250ms;" in write_location
+    assert "proxy_pass http://gw_$gw_upstream;" in write_location
+    assert text.count("proxy_read_timeout 1500ms;") == proxied - 1

@@ -8,6 +8,7 @@ import logging
 import requests
 
 from .exceptions import DependencyUnavailable
+from .internal import is_internal, outgoing_headers
 from .requestid import REQUEST_ID_HEADER, current_request_id
 
 logger = logging.getLogger("blog.http")
@@ -27,8 +28,9 @@ def call_service(
 ) -> requests.Response:
     """One HTTP call to service ``name``. Returns 2xx and 4xx responses; raises
     DependencyUnavailable(name) on a refused connection, a timeout or a 5xx,
-    after ``retries`` more tries. The caller's request id goes along."""
-    headers = {}
+    after ``retries`` more tries. The caller's request id goes along, and to
+    an /internal/ route this component's credential (blogweb.internal)."""
+    headers = outgoing_headers(url)
     request_id = current_request_id.get()
     if request_id:
         headers[REQUEST_ID_HEADER] = request_id
@@ -41,6 +43,15 @@ def call_service(
         except requests.RequestException as exc:
             last_problem = f"{type(exc).__name__}: {exc}"
         else:
+            if response.status_code in (401, 403) and is_internal(url):
+                logger.error(
+                    "call to %s refused (%s): this component's INTERNAL_TOKEN is not one "
+                    "that %s accepts (its INTERNAL_CALLERS)",
+                    name,
+                    response.status_code,
+                    name,
+                    extra={"url": url},
+                )
             if response.status_code < 500:
                 return response
             last_problem = f"HTTP {response.status_code}"

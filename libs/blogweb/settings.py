@@ -20,6 +20,7 @@ CONTRACT_MIDDLEWARE = [
     "blogweb.middleware.ApiJsonErrorsMiddleware",
     "blogweb.middleware.RequestBodyLimitMiddleware",
     "blogweb.middleware.ApiTrailingSlashMiddleware",
+    "blogweb.internal.InternalCallerMiddleware",  # [stage 2]
 ]
 
 

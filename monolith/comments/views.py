@@ -6,8 +6,9 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from blogweb import openapi
+from blogweb import idempotency, openapi
 from blogweb.pagination import ContractPagination
+from monolith.idempotency.store import STORE as IDEMPOTENCY_STORE
 from monolith.posts import api as posts_api
 
 from . import api as comments_api  # [stage 2]
@@ -49,11 +50,20 @@ class PostCommentsView(APIView):
     @extend_schema(
         operation_id="comments_create",
         request=CommentInputSerializer,
-        responses={201: CommentOutputSerializer, 404: openapi.NOT_FOUND, **openapi.WRITE_ERRORS},
+        parameters=openapi.CREATE_PARAMETERS,
+        responses={201: CommentOutputSerializer, 404: openapi.NOT_FOUND, **openapi.CREATE_ERRORS},
         tags=["comments"],
     )
     def post(self, request, post_id):
         self._moved_away()  # [stage 2]
+        return idempotency.respond(
+            request,
+            scope=f"comments:{post_id}",
+            store=IDEMPOTENCY_STORE,
+            create=lambda _: self._create(request, post_id),
+        )
+
+    def _create(self, request, post_id) -> Response:
         serializer = CommentInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:

@@ -6,9 +6,10 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from blogweb import openapi
+from blogweb import idempotency, openapi
 from blogweb.pagination import ContractPagination
 from blogweb.timeutil import format_rfc3339_ms  # [stage 2]
+from monolith.idempotency.store import STORE as IDEMPOTENCY_STORE
 
 from . import selectors, services
 from .serializers import PostInputSerializer, PostOutputSerializer
@@ -36,9 +37,15 @@ class PostListCreateView(APIView):
     @extend_schema(
         operation_id="posts_create",
         request=PostInputSerializer,
-        responses={201: PostOutputSerializer, **openapi.WRITE_ERRORS},
+        parameters=openapi.CREATE_PARAMETERS,
+        responses={201: PostOutputSerializer, **openapi.CREATE_ERRORS},
     )
     def post(self, request):
+        return idempotency.respond(
+            request, scope="posts", store=IDEMPOTENCY_STORE, create=lambda _: self._create(request)
+        )
+
+    def _create(self, request) -> Response:
         serializer = PostInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         post = services.post_create(**serializer.validated_data)

@@ -89,6 +89,9 @@ def test_each_topology_is_complete(number, mode):
             placeholders |= {f for _, f, _, _ in string.Formatter().parse(value) if f}
     # Every address a process needs is one the stage has.
     has = set(topology.apps)
+    # >>> stage 2: and every credential names an app of the stage
+    has |= {f"{kind}[{app}]" for kind in ("token", "caller") for app in topology.apps}
+    # <<< stage 2
     if topology.of_role("store"):
         has.add("mongodb")
     # >>> stage 3: events: the broker, and a consumer process per queue
@@ -191,3 +194,71 @@ def test_the_readme_banner_is_the_newest_stages():
             "the README's banner is stale: paste `python -c 'from stages import readme, table; "
             "print(readme.banner(table, table.NEWEST))'` into it"
         )
+
+
+# >>> stage 2: the credentials of the /internal/ routes
+@pytest.mark.parametrize(("number", "mode"), TOPOLOGIES)
+def test_who_calls_whose_internal_routes(number, mode):
+    """Each web process that calls another app (its *_URL names one) has its
+    own token, and the app it calls accepts it; nobody else has credentials."""
+    topology = table.topology(number, mode)
+    web = {p.app: p for p in topology.of_role("web")}
+    for process in topology.processes:
+        env = dict(process.env)
+        if process.role != "web":
+            assert not {"INTERNAL_TOKEN", "INTERNAL_CALLERS"} & set(env), process.name
+            continue
+        calls = {
+            value.strip("{}")
+            for key, value in env.items()
+            if key.endswith("_URL") and value.strip("{}") in web
+        }
+        if calls:
+            assert env["INTERNAL_TOKEN"] == f"{{token[{process.app}]}}", process.name
+        for callee in calls:
+            assert process.app in table.accepted_callers(web[callee]), (process.name, callee)
+        for caller in table.accepted_callers(process):
+            assert caller in web, (process.name, caller)
+            assert caller != process.app, process.name
+
+
+def test_the_stages_callers():
+    callers = {
+        (number, p.app): table.accepted_callers(p)
+        for number, mode in TOPOLOGIES
+        for p in table.topology(number, mode).of_role("web")
+    }
+    assert callers[(2, "monolith")] == ("comments",)
+    assert callers[(2, "comments")] == ("monolith",)
+    assert callers[(3, "comments")] == ("monolith",)  # [stage 3]
+    # >>> stage 4: the posts service owns posts
+    assert callers[(4, "comments")] == ("posts",)
+    assert callers[(4, "posts")] == ("comments",)
+    # <<< stage 4
+
+
+def test_credentials_fill_the_placeholders_with_hashes_blogweb_accepts():
+    from blogweb.internal import caller_entry, parse_callers
+
+    tokens = table.new_tokens()
+    assert set(tokens) == set(table.APPS)
+    assert len(set(tokens.values())) == len(tokens)
+    filled = table.credentials(tokens)
+    for app, token in tokens.items():
+        assert filled["caller"][app] == caller_entry(app, token)
+    where = {"mongodb": "mongodb://127.0.0.1:1", "monolith": "http://127.0.0.1:2", **filled}
+    env = table.topology(2).process("comments").environment(where)
+    assert env["INTERNAL_TOKEN"] == tokens["comments"]
+    assert parse_callers(env["INTERNAL_CALLERS"]) == {
+        "monolith": (filled["caller"]["monolith"].split(":")[1],)
+    }
+
+
+def test_kept_tokens_are_made_once_and_readable_by_their_owner_only(tmp_path):
+    first = table.kept_tokens(tmp_path / "data")
+    path = tmp_path / "data" / table.TOKENS_FILE
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert table.kept_tokens(tmp_path / "data") == first
+    path.write_text("{not json")
+    assert table.kept_tokens(tmp_path / "data") != first
+    # <<< stage 2

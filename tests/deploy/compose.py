@@ -142,11 +142,26 @@ def in_the_path() -> dict[str, dict]:
     return found
 
 
+# >>> stage 2: the credentials of the /internal/ routes
+def dev_tokens() -> dict[str, str]:
+    """Each app's token as compose gives it by default (``${<APP>_INTERNAL_TOKEN...}``)."""
+    text = (DOCKER / "compose.yaml").read_text()
+    found = {}
+    for app in table.APPS:
+        match = re.search(rf"\$\{{{app.upper()}_INTERNAL_TOKEN:?-([^}}]+)\}}", text)
+        if match:
+            found[app] = match.group(1)
+    return found
+    # <<< stage 2
+
+
 def table_env(stage: int, mode: str | None) -> dict[str, dict[str, str]]:
     """The stage table's processes of ``stage`` in ``mode``: name -> stage
     settings, addresses written as compose's host names."""
+    addresses: dict[str, object]
     addresses = {name: f"http://{name}:{app.port}" for name, app in table.APPS.items()}
     addresses["mongodb"] = "mongodb://mongo:27017"  # [stage 2]
     addresses["broker"] = "amqp://rabbitmq:5672//"  # [stage 3]
+    addresses |= table.credentials(dev_tokens())  # compose's dev defaults  # [stage 2]
     topology = table.topology(stage, mode)
     return {p.name: p.environment(addresses) for p in table.side_by_side(topology)}

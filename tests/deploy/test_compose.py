@@ -22,6 +22,8 @@ from tests.deploy.compose import (
     URL_KEYS,
     app_of,
     compose,
+    compose_raw,  # [stage 2]
+    dev_tokens,  # [stage 2]
     has_healthcheck,
     in_the_path,
     is_one_shot,
@@ -312,3 +314,36 @@ def test_ports_match_across_images_compose_and_the_local_runner():
     for url in args.values():
         assert urlsplit(url).port == expected[urlsplit(url).hostname], url
     # <<< stage 1
+
+
+# >>> stage 2: the credentials of the /internal/ routes
+CREDENTIALS = ("INTERNAL_TOKEN", "INTERNAL_CALLERS")
+
+
+@pytest.mark.parametrize("stage_file", sorted(STAGE_FILES))
+def test_each_web_service_has_the_credentials_of_the_stage_table(stage_file):
+    """Its own token and exactly the callers the table says (hashes of the
+    callers' dev tokens); relays, consumers and jobs have none."""
+    stage, mode = STAGE_FILES[stage_file]
+    expected = table_env(stage, mode)
+    for name, svc in compose(stage_file).items():
+        env = svc.get("environment", {})
+        given = {key: env[key] for key in CREDENTIALS if env.get(key)}
+        table_name = "gateway" if name.startswith("gateway-") else name
+        want = {key: v for key in CREDENTIALS if (v := expected.get(table_name, {}).get(key))}
+        assert given == want, f"{stage_file}: {name}"
+
+
+def test_each_service_is_given_its_own_token_only():
+    tokens = dev_tokens()
+    assert set(tokens) == set(table.APPS)
+    assert len(set(tokens.values())) == len(tokens)
+    for name, svc in compose_raw()["services"].items():
+        env = svc.get("environment")
+        if not isinstance(env, dict) or "INTERNAL_TOKEN" not in env:
+            continue
+        app = app_of(svc)
+        assert str(env["INTERNAL_TOKEN"]).startswith(f"${{{app.upper()}_INTERNAL_TOKEN"), name
+        others = [t for a, t in tokens.items() if a != app]
+        assert not [t for t in others if t in str(env)], f"{name} holds another app's token"
+    # <<< stage 2

@@ -512,9 +512,12 @@ def test_stage_runs_exactly_its_components(stage):
 def _table_env(stage: int) -> dict[str, dict[str, str]]:
     """Process name -> the stage settings the stage table gives it (stores left
     out: the dev overlay runs them)."""
+    addresses: dict[str, object]
     addresses = {name: f"http://{name}:{app.port}" for name, app in table.APPS.items()}
     addresses["mongodb"] = "mongodb://mongo:27017"  # [stage 2]
     addresses["broker"] = "amqp://rabbitmq:5672//"  # [stage 3]
+    # The credentials come from Secrets (checked apart): any tokens will do here.  # [stage 2]
+    addresses |= table.credentials(table.new_tokens())  # [stage 2]
     topology = table.topology(stage)
     return {p.name: p.environment(addresses) for p in topology.processes if p.role != "store"}
 
@@ -576,6 +579,83 @@ def test_service_urls_name_services_that_run_at_that_stage():
                         assert services.get(host) == int(port), f"stage {stage} {key}={value}"
 
 
+# >>> stage 2: the credentials of the /internal/ routes
+CREDENTIALS = ("INTERNAL_TOKEN", "INTERNAL_CALLERS")
+
+
+def dev_secret_values() -> dict[str, dict[str, str]]:
+    import base64
+
+    return {
+        name: {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
+        for name, secret in by_name(build("dev"), "Secret").items()
+    }
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_web_deployments_read_their_own_credentials_and_accept_the_tables_callers(stage):
+    """A web process the stage table gives credentials reads its token and its
+    caller's entry from its own Secret; no other container has either."""
+    topology = table.topology(stage)
+    docs = build(f"stage-{stage}")
+    for doc, spec in pod_specs(docs):
+        for c in containers(spec):
+            refs = {
+                var["name"]: var.get("valueFrom", {}).get("secretKeyRef")
+                for var in c.get("env", [])
+                if var["name"] in CREDENTIALS
+            }
+            name = doc["metadata"]["name"]
+            process = next(
+                (
+                    p
+                    for p in topology.of_role("web")
+                    if p.name == name and "INTERNAL_TOKEN" in dict(p.env)
+                ),
+                None,
+            )
+            if process is None or doc["kind"] != "Deployment" or c not in spec["containers"]:
+                assert not refs, f"stage {stage} {name}/{c['name']}: {sorted(refs)}"
+                continue
+            own = f"{component_of(c)}-secrets"
+            assert refs["INTERNAL_TOKEN"] == {"name": own, "key": "internal-token"}, name
+            callers = [f"internal-caller-{a}" for a in table.accepted_callers(process)]
+            assert refs["INTERNAL_CALLERS"]["name"] == own, name
+            assert [refs["INTERNAL_CALLERS"]["key"]] == callers, f"stage {stage} {name}"
+
+
+def test_each_apps_secret_holds_its_own_token_and_its_callers_entries_only():
+    secrets = dev_secret_values()
+    tokens = {
+        name.removesuffix("-secrets"): data["internal-token"]
+        for name, data in secrets.items()
+        if "internal-token" in data
+    }
+    assert set(tokens) == set(SOURCES)
+    assert len(set(tokens.values())) == len(tokens)
+    entries = table.credentials(tokens)["caller"]
+    for name, data in secrets.items():
+        app = name.removesuffix("-secrets")
+        for key, value in data.items():
+            for other, token in tokens.items():
+                assert other == app or token not in value, f"{name}.{key} holds {other}'s token"
+            if key.startswith("internal-caller-"):
+                assert value == entries[key.removeprefix("internal-caller-")], f"{name}.{key}"
+        if app in tokens:
+            callers = {
+                caller
+                for number in STAGES
+                for p in table.topology(number).of_role("web")
+                if p.app == app
+                for caller in table.accepted_callers(p)
+            }
+            keys = {
+                k.removeprefix("internal-caller-") for k in data if k.startswith("internal-caller-")
+            }
+            assert keys == callers, name
+
+
+# <<< stage 2
 # >>> stage 1: the routes rendered from the gateway's route table
 # --------------------------------------------------------------------- routes
 

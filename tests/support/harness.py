@@ -51,6 +51,8 @@ class Stack:
     # By app, its database URL.
     databases: dict[str, str] = field(default_factory=dict)
     broker: str | None = None  # the stack's broker URL, when the stage runs events  # [stage 3]
+    # By app, its token for the /internal/ routes of the others (new per stack).  # [stage 2]
+    tokens: dict[str, str] = field(default_factory=dict)  # [stage 2]
 
     def restart(self, name: str) -> None:
         """Starts process ``name`` again (after a kill), stopped with the rest at exit."""
@@ -219,11 +221,16 @@ def stage_stack(
         if broker is not None:
             addresses["broker"] = broker
         # <<< stage 3
+        where: dict[str, object] = dict(addresses)
+        # >>> stage 2: the credentials of the /internal/ routes, new for each stack
+        tokens = table.new_tokens()
+        where |= table.credentials(tokens)
+        # <<< stage 2
         envs: dict[str, dict[str, str]] = {}
         for process in topology.processes:
             if process.app not in table.APPS:  # a store or the gateway
                 continue
-            env = {**app_settings(process.app), **process.environment(addresses)}
+            env = {**app_settings(process.app), **process.environment(where)}
             if table.APPS[process.app].sql:
                 if process.app not in databases:
                     databases[process.app] = stack_database(
@@ -259,4 +266,5 @@ def stage_stack(
             log_dir=log_dir,
             databases=databases,
             broker=broker,  # [stage 3]
+            tokens=tokens,  # [stage 2]
         )

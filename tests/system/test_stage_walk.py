@@ -101,7 +101,12 @@ def test_one_data_set_walks_through_the_stages(tmp_path):
         ) as s3:
             run(
                 REPO_ROOT,
-                {**env, "COMMENTS_BACKEND": "service", "COMMENTS_URL": s3.urls["comments"]},
+                {
+                    **env,
+                    "COMMENTS_BACKEND": "service",
+                    "COMMENTS_URL": s3.urls["comments"],
+                    "INTERNAL_TOKEN": s3.tokens["monolith"],
+                },
                 "comment_counts_rebuild",
                 "-v0",
             )

@@ -3,6 +3,7 @@ posts app) are unchanged; behind monolith/comments/api.py the comments
 service answers, over real HTTP."""
 
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from blogtest.ports import free_port
+from blogweb.internal import authorization, caller_entry, parse_callers
 from blogweb.timeutil import format_rfc3339_ms
 from monolith.comments.models import Comment
 from monolith.posts.tests.factories import PostFactory
@@ -21,6 +23,9 @@ from .fake_service import FakeCommentsService
 pytestmark = pytest.mark.django_db
 
 ROOT = Path(__file__).resolve().parents[3]
+# The monolith's token (for its calls), and the comments service's (its caller).
+OWN_TOKEN = secrets.token_urlsafe(32)
+CALLER_TOKEN = secrets.token_urlsafe(32)
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +39,20 @@ def fake_service():
 def service_backend(settings, fake_service):
     settings.COMMENTS_BACKEND = "service"
     settings.COMMENTS_URL = fake_service.url
+    settings.INTERNAL_TOKEN = OWN_TOKEN
     fake_service.requests.clear()
+    fake_service.authorizations.clear()
     fake_service.counts.clear()
+    fake_service.refuse = None
     return fake_service
+
+
+@pytest.fixture
+def caller(client, settings):
+    """The test client, calling as the comments service, which the monolith accepts."""
+    settings.INTERNAL_CALLERS = parse_callers(caller_entry("comments", CALLER_TOKEN))
+    client.defaults["HTTP_AUTHORIZATION"] = authorization("comments", CALLER_TOKEN)
+    return client
 
 
 def test_the_post_list_asks_the_service_once_per_page(client, service_backend):
@@ -47,6 +63,7 @@ def test_the_post_list_asks_the_service_once_per_page(client, service_backend):
     counts_calls = [r for r in service_backend.requests if r[1] == "/internal/comment-counts/"]
     assert len(counts_calls) == 1
     assert counts_calls[0][2] == {"post_ids": [p["id"] for p in page["results"]]}
+    assert service_backend.authorizations == [f"Bearer monolith.{OWN_TOKEN}"]
     by_id = {p["id"]: p["comment_count"] for p in page["results"]}
     assert by_id.get(str(posts[0].id), 7) == 7
     assert set(by_id.values()) <= {0, 7}
@@ -60,6 +77,7 @@ def test_a_deleted_posts_comments_are_deleted_at_the_service_after_commit(
         assert client.delete(f"/api/posts/{post.id}/").status_code == 204
     assert len(callbacks) == 1
     assert ("DELETE", f"/internal/posts/{post.id}/comments/", None) in service_backend.requests
+    assert service_backend.authorizations[-1] == f"Bearer monolith.{OWN_TOKEN}"
 
 
 def test_the_monoliths_own_comment_routes_say_where_comments_went(client, service_backend):
@@ -89,13 +107,61 @@ def test_comments_service_down_lists_fail_fast_writes_go_on(client, settings):
     assert created.status_code == 201
 
 
-def test_the_internal_post_lookup(client):
+def test_the_internal_post_lookup(caller):
     post = PostFactory()
-    found = client.get(f"/internal/posts/{post.id}/")
+    found = caller.get(f"/internal/posts/{post.id}/")
     assert found.status_code == 200
     assert found.json() == {"id": str(post.id), "created_at": format_rfc3339_ms(post.created_at)}
-    assert client.get(f"/internal/posts/{uuid.uuid4()}/").status_code == 404
-    assert client.get("/internal/posts/not-a-uuid/").json() == {"detail": "Not found."}
+    assert caller.get(f"/internal/posts/{uuid.uuid4()}/").status_code == 404
+    assert caller.get("/internal/posts/not-a-uuid/").json() == {"detail": "Not found."}
+
+
+def test_the_internal_post_lookup_without_a_credential_is_a_401(
+    client, settings, django_assert_num_queries
+):
+    settings.INTERNAL_CALLERS = parse_callers(caller_entry("comments", CALLER_TOKEN))
+    post = PostFactory()
+    with django_assert_num_queries(0):
+        response = client.get(f"/internal/posts/{post.id}/")
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Authentication credentials were not provided."}
+    assert response["X-Served-By"] == "monolith"
+
+
+@pytest.mark.parametrize(
+    "credential",
+    [
+        authorization("comments", secrets.token_urlsafe(32)),
+        authorization("monolith", OWN_TOKEN),  # its own token is no caller's
+        authorization("posts", CALLER_TOKEN),
+    ],
+)
+def test_the_internal_post_lookup_with_a_wrong_credential_is_a_403(
+    client, settings, credential, django_assert_num_queries
+):
+    settings.INTERNAL_CALLERS = parse_callers(caller_entry("comments", CALLER_TOKEN))
+    post = PostFactory()
+    with django_assert_num_queries(0):
+        response = client.get(f"/internal/posts/{post.id}/", HTTP_AUTHORIZATION=credential)
+    assert response.status_code == 403
+    assert response.json() == {"detail": "Invalid credentials for an internal route."}
+
+
+def test_the_monolith_accepts_no_caller_unless_told(client):
+    """Its default: no INTERNAL_CALLERS, every internal call refused."""
+    post = PostFactory()
+    credential = authorization("comments", CALLER_TOKEN)
+    response = client.get(f"/internal/posts/{post.id}/", HTTP_AUTHORIZATION=credential)
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_comments_service_that_refuses_the_credential_is_a_503(client, service_backend, status):
+    PostFactory()
+    service_backend.refuse = status
+    response = client.get("/api/posts/")
+    assert response.status_code == 503
+    assert response.json() == {"detail": "Service unavailable: comments is not reachable."}
 
 
 def test_the_internal_route_is_not_in_the_public_document(client):

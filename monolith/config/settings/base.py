@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from blogweb.internal import internal_settings  # [stage 2]
 from blogweb.settings import (
     CONTRACT_MIDDLEWARE,
     contract_rest_framework,
@@ -38,6 +39,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "monolith.posts",
     "monolith.comments",
+    "monolith.idempotency",
     "monolith.demo",
     # >>> stage 3: the event plumbing (libs/blogbus): outbox, inbox, bus commands
     "blogbus.outbox",
@@ -116,6 +118,9 @@ if COMMENTS_BACKEND not in {"local", "service"}:
 COMMENTS_URL = os.environ.get("COMMENTS_URL", "http://127.0.0.1:8002").rstrip("/")
 # Per attempt of a call to the comments service (one retry): seconds.
 COMMENTS_TIMEOUT_S = env_seconds("COMMENTS_TIMEOUT_S", 0.5, old="COMMENTS_TIMEOUT")
+# The /internal/ routes: this component's token for its calls, and the callers
+# it accepts (blogweb.internal; INTERNAL_TOKEN, INTERNAL_CALLERS).
+globals().update(internal_settings())
 # <<< stage 2
 
 # >>> stage 3: events

@@ -30,12 +30,10 @@ from datetime import (
 import pymongo
 from django.conf import settings
 from pymongo.collection import Collection
-from pymongo.errors import (
-    ConnectionFailure,
-    DuplicateKeyError,  # [stage 3]
-)
+from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
 from blogweb.exceptions import DependencyUnavailable
+from blogweb.idempotency import KeyTaken
 
 COLLECTION = "comments"
 DEPENDENCY = "mongodb"
@@ -43,6 +41,12 @@ DEPENDENCY = "mongodb"
 # A post's comments in order (equality on post_id, sort on the rest), the
 # per-post counts (prefix post_id) and the cascade delete (prefix post_id).
 INDEXES = {"post_created_id": [("post_id", 1), ("created_at", 1), ("_id", 1)]}
+# The Idempotency-Key a comment was created with (only those comments are in
+# these indexes: sparse): one comment per key, and the release of expired keys.
+KEY_INDEXES = {
+    "idempotency_key": ([("idempotency.id", 1)], {"unique": True, "sparse": True}),
+    "idempotency_expires": ([("idempotency.expires_at", 1)], {"sparse": True}),
+}
 # >>> stage 3: events: the outbox relay's index
 # The relay's sweep: only comments with a pending event are in it (sparse).
 SPARSE_INDEXES = {"outbox_pending": [("outbox.id", 1)]}
@@ -101,6 +105,8 @@ def _collection() -> Collection:
         # next request if the server was down), never at start-up.
         for name, keys in INDEXES.items():
             collection.create_index(keys, name=name)
+        for name, (keys, options) in KEY_INDEXES.items():
+            collection.create_index(keys, name=name, **options)
         # >>> stage 3: events: the outbox relay's index
         for name, keys in SPARSE_INDEXES.items():
             collection.create_index(keys, name=name, sparse=True)
@@ -149,28 +155,91 @@ def ping() -> None:
         raise DependencyUnavailable(DEPENDENCY) from exc
 
 
+@dataclass(frozen=True)
+class IdempotencyField:
+    """The Idempotency-Key a comment is created with, kept in its document:
+    ``idempotency: {id: "<scope> <key>", fingerprint, expires_at}``."""
+
+    id: str
+    fingerprint: str
+    expires_at: datetime
+
+
 def comment_insert(
     *,
     comment_id: uuid.UUID,
     post_id: uuid.UUID,
     body: str,
     created_at: datetime,
+    idempotency: IdempotencyField | None = None,
     event: PendingEvent | None = None,  # [stage 3]
 ) -> CommentRecord:
-    """One single-document insert; the comment as stored (UTC, milliseconds)."""
+    """One single-document insert; the comment as stored (UTC, milliseconds).
+    With ``idempotency``, the key goes into the same document, so the comment
+    and its key are stored together or not at all; KeyTaken when another
+    comment holds the key already (the unique index refused this one)."""
     if not isinstance(body, str):
         raise TypeError(f"body must be a str, got {type(body).__name__}")
     if created_at.tzinfo is None or created_at.microsecond % 1000:
         raise ValueError("created_at must be timezone-aware with millisecond precision")
     doc = {"_id": _id(comment_id), "post_id": _id(post_id), "body": body}
     doc["created_at"] = created_at.astimezone(UTC)
+    if idempotency is not None:
+        doc["idempotency"] = _idempotency_field(idempotency)
     # >>> stage 3: events: its pending event in the same document, stored atomically with it
     if event is not None:
         doc["outbox"] = _outbox_field(event, available_at=doc["created_at"])
     # <<< stage 3
     with _mongo() as comments:
-        comments.insert_one(doc)
+        try:
+            comments.insert_one(doc)
+        except DuplicateKeyError as exc:
+            if idempotency is None:
+                raise
+            raise KeyTaken(idempotency.id) from exc
     return _record(doc)
+
+
+def _idempotency_field(field: IdempotencyField) -> dict:
+    for name in ("id", "fingerprint"):
+        if not isinstance(getattr(field, name), str):
+            raise TypeError(f"idempotency.{name} must be a str")
+    if field.expires_at.tzinfo is None:
+        raise ValueError("idempotency.expires_at must be timezone-aware")
+    return {
+        "id": field.id,
+        "fingerprint": field.fingerprint,
+        "expires_at": field.expires_at.astimezone(UTC),
+    }
+
+
+def comment_find_by_idempotency_key(
+    *, scoped_key: str, now: datetime
+) -> tuple[CommentRecord, str] | None:
+    """The comment created with ``scoped_key`` and that request's
+    fingerprint; None when there is none. An expired key is released (the
+    field removed from its comment) and reported as None."""
+    if not isinstance(scoped_key, str):
+        raise TypeError("scoped_key must be a str")
+    with _mongo() as comments:
+        doc = comments.find_one({"idempotency.id": scoped_key})
+        if doc is None:
+            return None
+        if doc["idempotency"]["expires_at"] <= now:
+            comments.update_one(
+                {"_id": doc["_id"], "idempotency.id": scoped_key}, {"$unset": {"idempotency": ""}}
+            )
+            return None
+    return _record(doc), doc["idempotency"]["fingerprint"]
+
+
+def idempotency_keys_release_expired(*, now: datetime) -> int:
+    """Removes every expired key from its comment; how many."""
+    with _mongo() as comments:
+        result = comments.update_many(
+            {"idempotency.expires_at": {"$lte": now}}, {"$unset": {"idempotency": ""}}
+        )
+    return result.modified_count
 
 
 # >>> stage 3: events: undoing an insert that raced a post.deleted

@@ -8,6 +8,7 @@ import uuid
 from django.conf import settings  # [stage 3]
 
 from blogbus.envelope import COMMENT_CREATED, Envelope  # [stage 3]
+from blogweb.idempotency import Claim
 from blogweb.requestid import current_request_id  # [stage 3]
 from blogweb.timeutil import (
     format_rfc3339_ms,  # [stage 3]
@@ -45,7 +46,12 @@ def comment_created_event(
     # <<< stage 3
 
 
-def comment_create(*, post_id: uuid.UUID, body: str) -> repository.CommentRecord:
+def comment_create(
+    *, post_id: uuid.UUID, body: str, idempotency: Claim | None = None
+) -> repository.CommentRecord:
+    """The new comment; with ``idempotency`` (a request's Idempotency-Key),
+    the key is stored in the comment's own document (KeyTaken: another
+    comment has it)."""
     if not post_lookup.post_exists(post_id):
         raise PostNotFound(str(post_id))
     comment_id, created_at = uuid.uuid4(), now_ms()
@@ -57,6 +63,7 @@ def comment_create(*, post_id: uuid.UUID, body: str) -> repository.CommentRecord
         post_id=post_id,
         body=body,
         created_at=created_at,
+        idempotency=_idempotency_field(idempotency),
         event=event,  # [stage 3]
     )
     # >>> stage 3: events: a post.deleted that raced the insert
@@ -71,6 +78,14 @@ def comment_create(*, post_id: uuid.UUID, body: str) -> repository.CommentRecord
         raise PostNotFound(str(post_id))
     # <<< stage 3
     return comment
+
+
+def _idempotency_field(claim: Claim | None) -> repository.IdempotencyField | None:
+    if claim is None:
+        return None
+    return repository.IdempotencyField(
+        id=claim.scoped_key, fingerprint=claim.fingerprint, expires_at=claim.expires_at
+    )
 
 
 def comments_delete_of_post(*, post_id: uuid.UUID) -> int:

@@ -11,10 +11,11 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from blogweb import openapi
+from blogweb import idempotency, openapi
 from blogweb.pagination import ContractPagination
 
 from . import post_lookup, selectors, services
+from .idempotency import STORE as IDEMPOTENCY_STORE
 from .serializers import CommentInputSerializer, CommentOutputSerializer
 
 
@@ -45,14 +46,25 @@ class PostCommentsView(APIView):
     @extend_schema(
         operation_id="comments_create",
         request=CommentInputSerializer,
-        responses={201: CommentOutputSerializer, 404: openapi.NOT_FOUND, **openapi.WRITE_ERRORS},
+        parameters=openapi.CREATE_PARAMETERS,
+        responses={201: CommentOutputSerializer, 404: openapi.NOT_FOUND, **openapi.CREATE_ERRORS},
         tags=["comments"],
     )
     def post(self, request, post_id: uuid.UUID):
+        return idempotency.respond(
+            request,
+            scope=f"comments:{post_id}",
+            store=IDEMPOTENCY_STORE,
+            create=lambda claim: self._create(request, post_id, claim),
+        )
+
+    def _create(self, request, post_id: uuid.UUID, claim: idempotency.Claim | None) -> Response:
         serializer = CommentInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            comment = services.comment_create(post_id=post_id, **serializer.validated_data)
+            comment = services.comment_create(
+                post_id=post_id, idempotency=claim, **serializer.validated_data
+            )
         except services.PostNotFound:
             raise NotFound() from None
         return Response(CommentOutputSerializer(comment).data, status=status.HTTP_201_CREATED)

@@ -3,7 +3,9 @@ import uuid
 from django.db import models
 from django.db.models.functions import Length
 from django.db.models.lookups import LessThanOrEqual
+from django.utils import timezone
 
+from blogweb.idempotency import MAX_KEY_LENGTH
 from blogweb.timeutil import now_ms
 
 TITLE_MAX_LENGTH = 200
@@ -72,3 +74,31 @@ class CommentCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.post_id}: {self.count} comments"
+
+
+class IdempotencyKey(models.Model):
+    """An Idempotency-Key ``POST /api/posts/`` has answered: the first
+    request's fingerprint and response, inserted in the same transaction as
+    the post (blogweb.idempotency.SqlStore; the monolith's
+    monolith/idempotency). Unique per (scope, key)."""
+
+    scope = models.CharField(max_length=100)
+    key = models.CharField(max_length=MAX_KEY_LENGTH)
+    fingerprint = models.CharField(max_length=64)
+    status = models.PositiveSmallIntegerField()
+    body = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "idempotency_key"
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "key"], name="idempotency_key_scope_key"),
+        ]
+        indexes = [
+            # The purge of expired keys.
+            models.Index(fields=["expires_at"], name="idempotency_key_expires_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key}"

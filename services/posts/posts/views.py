@@ -8,10 +8,11 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from blogweb import openapi
+from blogweb import idempotency, openapi
 from blogweb.pagination import ContractPagination
 
 from . import selectors, services
+from .idempotency import STORE as IDEMPOTENCY_STORE
 from .serializers import PostInputSerializer, PostOutputSerializer, PostReferenceSerializer
 
 PAGE_PARAMETERS = [
@@ -37,9 +38,15 @@ class PostListCreateView(APIView):
     @extend_schema(
         operation_id="posts_create",
         request=PostInputSerializer,
-        responses={201: PostOutputSerializer, **openapi.WRITE_ERRORS},
+        parameters=openapi.CREATE_PARAMETERS,
+        responses={201: PostOutputSerializer, **openapi.CREATE_ERRORS},
     )
     def post(self, request):
+        return idempotency.respond(
+            request, scope="posts", store=IDEMPOTENCY_STORE, create=lambda _: self._create(request)
+        )
+
+    def _create(self, request) -> Response:
         serializer = PostInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         post = services.post_create(**serializer.validated_data)

@@ -1,12 +1,15 @@
 """Real servers for the tests, no mocks of MongoDB: a SecantusDB process (or
 the MongoDB at TEST_MONGO_URL) for the session, and a tiny fake posts server
 (stdlib http.server) standing for the owner of posts, answering
-GET /internal/posts/<id>/ with 200 or 404."""
+GET /internal/posts/<id>/ with 200 or 404. The service has a token of its own
+for that call, and accepts the owner of posts on its own internal routes
+(``caller``: the test client with that credential)."""
 
 from __future__ import annotations
 
 import os
 import re
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -19,10 +22,15 @@ from blogtest.http import JsonHandler, serving
 from blogtest.mongo import mongo_wire_server
 from blogtest.ports import free_port
 from blogtest.timing import wait_until
+from blogweb.internal import authorization, caller_entry, parse_callers
 from blogweb.settings import test_database_name
 from comments import repository
 
 TEST_DB = test_database_name("comments")
+# This service's token (for its calls), and the owner of posts' (its caller).
+OWN_TOKEN = secrets.token_urlsafe(32)
+CALLER = "posts"
+CALLER_TOKEN = secrets.token_urlsafe(32)
 
 
 def _ping(url: str) -> None:
@@ -126,9 +134,18 @@ def _service_settings(settings, mongo_url, mongo_collection, fake_posts):
     settings.MONGO_URL = mongo_url
     settings.MONGO_DB = TEST_DB
     settings.POSTS_URL = fake_posts.url
+    settings.INTERNAL_TOKEN = OWN_TOKEN
+    settings.INTERNAL_CALLERS = parse_callers(caller_entry(CALLER, CALLER_TOKEN))
     mongo_collection.delete_many({})
     yield
     mongo_collection.delete_many({})
+
+
+@pytest.fixture
+def caller(client):
+    """The test client, calling as the owner of posts (a caller the service accepts)."""
+    client.defaults["HTTP_AUTHORIZATION"] = authorization(CALLER, CALLER_TOKEN)
+    return client
 
 
 @pytest.fixture

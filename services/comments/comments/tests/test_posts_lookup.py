@@ -11,6 +11,8 @@ import pytest
 from blogweb.exceptions import DependencyUnavailable
 from comments import post_lookup
 
+from .conftest import OWN_TOKEN
+
 
 # >>> stage 3: the sync lookup is one of two modes; the service's default is async
 @pytest.fixture(autouse=True)
@@ -25,6 +27,21 @@ def test_a_known_post_exists_and_an_unknown_one_does_not(fake_posts):
     assert post_lookup.post_exists(known) is True
     assert post_lookup.post_exists(uuid.uuid4()) is False
     assert fake_posts.requests[0]["path"] == f"/internal/posts/{known}/"
+
+
+def test_the_call_carries_this_services_credential(fake_posts):
+    post_lookup.post_exists(uuid.uuid4())
+    [request] = fake_posts.requests
+    assert request["headers"]["Authorization"] == f"Bearer comments.{OWN_TOKEN}"
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_an_owner_of_posts_that_refuses_the_credential_is_a_503(client, fake_posts, status):
+    post_id = fake_posts.add(uuid.uuid4())
+    fake_posts.forced_status = status
+    response = client.get(f"/api/posts/{post_id}/comments/")
+    assert response.status_code == 503
+    assert response.json() == {"detail": "Service unavailable: posts is not reachable."}
 
 
 def test_a_post_deleted_in_posts_is_gone_at_once(client, fake_posts):

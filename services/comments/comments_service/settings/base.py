@@ -13,6 +13,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured  # [stage 3]
 
+from blogweb.internal import internal_settings
 from blogweb.settings import (
     CONTRACT_MIDDLEWARE,
     contract_rest_framework,
@@ -108,6 +109,10 @@ MONGO_SERVER_SELECTION_TIMEOUT_MS = int(os.environ.get("MONGO_SERVER_SELECTION_T
 POSTS_URL = os.environ.get("POSTS_URL", "http://127.0.0.1:8001").rstrip("/")
 # Per attempt; with the one retry an owner of posts that hangs costs about 1 s.
 POSTS_TIMEOUT_S = env_seconds("POSTS_TIMEOUT_S", 0.5)
+# The /internal/ routes: this service's token for its calls to the owner of
+# posts, and the callers it accepts on its own (blogweb.internal;
+# INTERNAL_TOKEN, INTERNAL_CALLERS).
+globals().update(internal_settings())
 # >>> stage 3: events: the replica of posts as a second way of knowing them
 # How the service learns whether a post exists: "async" (the default: the
 # mode `make up` and the deployments run with events; where a stage calls

@@ -269,7 +269,7 @@ def test_the_list_costs_two_queries_and_one_counts_call_whatever_the_page_size(
 
 
 def test_delete_then_gone_and_the_comments_service_told(
-    client, comments_service, django_capture_on_commit_callbacks
+    client, caller, comments_service, django_capture_on_commit_callbacks
 ):
     post = PostFactory()
     with django_capture_on_commit_callbacks(execute=True):
@@ -279,7 +279,7 @@ def test_delete_then_gone_and_the_comments_service_told(
     ]
     assert client.get(f"/api/posts/{post.id}/").status_code == 404
     assert client.delete(f"/api/posts/{post.id}/").status_code == 404
-    assert client.get(f"/internal/posts/{post.id}/").status_code == 404
+    assert caller.get(f"/internal/posts/{post.id}/").status_code == 404
 
 
 @pytest.mark.django_db(transaction=True)

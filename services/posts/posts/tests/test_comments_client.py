@@ -10,6 +10,8 @@ from blogweb.exceptions import DependencyUnavailable
 from blogweb.requestid import current_request_id
 from posts import comments_client
 
+from .conftest import OWN_TOKEN
+
 
 def test_counts_for_a_page_are_one_call_with_every_id(comments_service):
     ids = [uuid.uuid4() for _ in range(100)]
@@ -18,6 +20,7 @@ def test_counts_for_a_page_are_one_call_with_every_id(comments_service):
     [call] = comments_service.requests
     assert call.path == "/internal/comment-counts/"
     assert call.json == {"post_ids": [str(i) for i in ids]}
+    assert call.headers["authorization"] == f"Bearer posts.{OWN_TOKEN}"
 
 
 def test_a_full_page_goes_in_the_body_not_the_request_line(comments_service):
@@ -78,9 +81,12 @@ def test_delete_of_a_posts_comments(comments_service):
     assert comments_client.comments_delete_of_post(post_id=post_id) is True
     [call] = comments_service.requests
     assert (call.method, call.path) == ("DELETE", f"/internal/posts/{post_id}/comments/")
+    assert call.headers["authorization"] == f"Bearer posts.{OWN_TOKEN}"
 
 
-@pytest.mark.parametrize(("status", "confirmed"), [(404, True), (409, False), (500, False)])
+@pytest.mark.parametrize(
+    ("status", "confirmed"), [(404, True), (401, False), (403, False), (409, False), (500, False)]
+)
 def test_delete_never_raises_and_logs_what_it_could_not_do(
     comments_service, caplog, status, confirmed
 ):
@@ -88,3 +94,11 @@ def test_delete_never_raises_and_logs_what_it_could_not_do(
     with caplog.at_level(logging.WARNING, logger="posts.comments_client"):
         assert comments_client.comments_delete_of_post(post_id=uuid.uuid4()) is confirmed
     assert bool(caplog.records) is not confirmed
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_counts_refused_by_the_comments_service_are_unavailable(comments_service, status):
+    comments_service.status, comments_service.raw_body = status, b'{"detail": "refused"}'
+    with pytest.raises(DependencyUnavailable):
+        comments_client.comment_counts(post_ids=[uuid.uuid4()])
+    assert len(comments_service.count_calls()) == 1  # an answer: not retried

@@ -49,7 +49,7 @@ def test_routes_needing_counts_get_a_fast_json_503(client):
 
 
 @pytest.mark.usefixtures("comments_unreachable")
-def test_create_and_the_internal_lookup_keep_working(client):
+def test_create_and_the_internal_lookup_keep_working(client, caller):
     response, elapsed = timed(
         lambda: client.post(
             "/api/posts/", data={"title": "t", "body": "b"}, content_type="application/json"
@@ -59,14 +59,14 @@ def test_create_and_the_internal_lookup_keep_working(client):
     assert response.json()["comment_count"] == 0
     assert elapsed < DEADLINE_S
     post_id = response.json()["id"]
-    lookup = client.get(f"/internal/posts/{post_id}/")
+    lookup = caller.get(f"/internal/posts/{post_id}/")
     assert lookup.status_code == 200
     assert lookup.json()["id"] == post_id
 
 
 @pytest.mark.django_db(transaction=True)  # the real commit, so the call is timed too
 @pytest.mark.usefixtures("comments_unreachable")
-def test_delete_still_deletes_and_logs_the_comments_left_behind(client, caplog):
+def test_delete_still_deletes_and_logs_the_comments_left_behind(client, caller, caplog):
     post = PostFactory()
     with caplog.at_level(logging.WARNING, logger="posts.comments_client"):
         response, elapsed = timed(lambda: client.delete(f"/api/posts/{post.id}/"))
@@ -74,7 +74,7 @@ def test_delete_still_deletes_and_logs_the_comments_left_behind(client, caplog):
     assert elapsed < DEADLINE_S
     assert not Post.objects.filter(pk=post.id).exists()
     assert any(str(post.id) in record.getMessage() for record in caplog.records)
-    assert client.get(f"/internal/posts/{post.id}/").status_code == 404
+    assert caller.get(f"/internal/posts/{post.id}/").status_code == 404
 
 
 def test_bad_page_parameters_are_still_400_not_503(client, settings):

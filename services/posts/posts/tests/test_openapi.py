@@ -38,6 +38,7 @@ def test_the_document_has_both_services_routes(client, comments_service):
     assert document["info"]["title"] == "Blog API"
     [call] = comments_service.calls("GET", "/api/schema/")
     assert call.query == {"format": ["json"]}
+    assert "authorization" not in call.headers  # a public route: no credential
 
 
 @pytest.mark.django_db

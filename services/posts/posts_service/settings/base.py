@@ -13,6 +13,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from blogweb.internal import internal_settings
 from blogweb.settings import (
     CONTRACT_MIDDLEWARE,
     contract_rest_framework,
@@ -132,6 +133,10 @@ except ValueError as exc:
     raise ImproperlyConfigured(str(exc)) from None
 if not 0 < COMMENTS_TIMEOUT_S <= 1:
     raise ImproperlyConfigured("COMMENTS_TIMEOUT_S must be a number of seconds in (0, 1]")
+# The /internal/ routes: this service's token for its calls to the comments
+# service, and the callers it accepts on its own (blogweb.internal;
+# INTERNAL_TOKEN, INTERNAL_CALLERS).
+globals().update(internal_settings())
 
 # --- The event bus (RabbitMQ topic exchange blog.events) -------------------
 # Post events go out through the outbox in both modes (they are facts; the

@@ -1,0 +1,2 @@
+"""The monolith's Idempotency-Key store: one table for both create routes,
+written in the transaction of the creation (rules: blogweb.idempotency)."""
