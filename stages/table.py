@@ -520,6 +520,7 @@ STAGES: dict[int, Stage] = {
             "libs/blogweb/http.py",
             "libs/blogweb/internal.py",
             "libs/blogweb/tests/test_internal.py",
+            "tests/system/test_internal_auth.py",
             "docs/adr/0006-*",
             "libs/blogtest/mongo.py",
             "libs/blogtest/monolith.py",
