@@ -115,6 +115,7 @@ class Gunicorn:
             "--worker-class", "sync",
             "--bind", f"127.0.0.1:{port}",
             "--no-control-socket",
+            "--limit-request-line", "8190",  # as every launcher of the apps
             # No --access-logfile: gunicorn's access log stays off.
             "--error-logfile", "-",
             "--log-level", "warning",

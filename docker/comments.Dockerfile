@@ -51,4 +51,4 @@ USER 10001:10001
 EXPOSE 8002
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "/opt/blog/healthcheck.py"]
-CMD ["gunicorn", "comments_service.wsgi", "--workers", "2", "--no-control-socket", "--worker-tmp-dir", "/dev/shm"]
+CMD ["gunicorn", "comments_service.wsgi", "--workers", "2", "--no-control-socket", "--worker-tmp-dir", "/dev/shm", "--limit-request-line", "8190"]

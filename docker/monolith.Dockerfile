@@ -58,4 +58,4 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "/opt/blog/healthcheck.py"]
 # gunicorn binds 0.0.0.0:$PORT. No control socket (gunicorn 27 would create
 # one under $HOME); heartbeat files in memory. GUNICORN_CMD_ARGS adds options.
-CMD ["gunicorn", "monolith.config.wsgi", "--workers", "2", "--no-control-socket", "--worker-tmp-dir", "/dev/shm"]
+CMD ["gunicorn", "monolith.config.wsgi", "--workers", "2", "--no-control-socket", "--worker-tmp-dir", "/dev/shm", "--limit-request-line", "8190"]

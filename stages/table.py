@@ -424,6 +424,7 @@ STAGES: dict[int, Stage] = {
             "tests/system/test_database_down.py",
             "tests/system/test_chunked_body.py",
             "tests/system/test_stage_walk.py",
+            "tests/system/test_fuzz.py",
             "tests/deploy/**",
             "tests/tools/**",
             # The stage table, the stage history and the repository's tooling.
@@ -627,6 +628,7 @@ STAGES: dict[int, Stage] = {
         files=(
             "services/posts/**",
             "tests/system/test_stage4_faults.py",
+            "tests/system/test_idempotent_retry.py",
             "tests/system/test_embedded_events.py",
             "bench/events.py",
             "bench/results/events-*",

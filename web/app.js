@@ -161,7 +161,16 @@ function renderLog() {
         { testid: "api-log-entry" },
         h("td", { class: "method" }, call.method),
         h("td", { class: "path" }, h("code", { title: call.path }, shortPath(call.path))),
-        h("td", { class: `status ${statusClass(call.status)}`, testid: "api-log-status" }, String(call.status)),
+        h(
+          "td",
+          {
+            class: `status ${statusClass(call.status)}`,
+            testid: "api-log-status",
+            title: call.replayed ? "Idempotent-Replayed: the first answer to this Idempotency-Key" : null,
+          },
+          String(call.status),
+          call.replayed ? h("span", { class: "replayed", testid: "api-log-replayed" }, " (replayed)") : null,
+        ),
         h(
           "td",
           {},
@@ -185,12 +194,13 @@ function renderLog() {
 class NetworkError extends Error {}
 
 /**
- * Call the API. Resolves with {status, ok, data, servedBy, requestId} for any
- * HTTP answer; rejects with NetworkError when no answer came back. Network
- * failures and 5xx answers also raise the error banner.
+ * Call the API. Resolves with {status, ok, data, servedBy, requestId, replayed}
+ * for any HTTP answer; rejects with NetworkError when no answer came back.
+ * Network failures and 5xx answers also raise the error banner. `extraHeaders`
+ * go with the request as they are (e.g. an Idempotency-Key).
  */
-async function api(method, path, body) {
-  const headers = { Accept: "application/json" };
+async function api(method, path, body, extraHeaders) {
+  const headers = { Accept: "application/json", ...extraHeaders };
   const init = { method, headers, credentials: "same-origin", cache: "no-store" };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
@@ -222,8 +232,17 @@ async function api(method, path, body) {
     data,
     servedBy: res.headers.get("X-Served-By"),
     requestId: res.headers.get("X-Request-ID"),
+    replayed: res.headers.get("Idempotent-Replayed") === "true",
   };
-  logCall({ method, path, status: res.status, servedBy: response.servedBy, ms, requestId: response.requestId });
+  logCall({
+    method,
+    path,
+    status: res.status,
+    servedBy: response.servedBy,
+    ms,
+    requestId: response.requestId,
+    replayed: response.replayed,
+  });
   if (res.status >= 500) {
     const detail = detailOf(data) || `the server answered ${res.status}${text && !data ? " (not JSON)" : ""}.`;
     const meta = `${method} ${path} · ${res.status} · served by ${response.servedBy || "?"}${
@@ -258,6 +277,63 @@ function pageFromUrl(url, fallback) {
 }
 
 const postPath = (id) => `/api/posts/${encodeURIComponent(id)}/`;
+
+// ---------------------------------------------------------------------------
+// Idempotency keys: a create that got no answer (network error, 503, 504) may
+// still have happened. Its retry sends the same Idempotency-Key, so the server
+// answers with the first result instead of storing the post or comment twice.
+
+/** A random UUID v4; crypto.randomUUID exists only in secure contexts (https, localhost). */
+function newIdempotencyKey() {
+  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40; // version 4
+  bytes[8] = (bytes[8] & 0x3f) | 0x80; // RFC 4122 variant
+  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/**
+ * The keys of one form's submissions. `keyFor(payload)` keeps the key while
+ * the same content is submitted again (a retry) and makes a new one when the
+ * content changed, so a key never goes with two bodies (the server would
+ * refuse that with a 422). `settled()` after a success: sending the same
+ * content again is then a new submission.
+ */
+function submissionKeys() {
+  let key = null;
+  let content = null;
+  return {
+    keyFor(payload) {
+      const fingerprint = JSON.stringify(payload);
+      if (key === null || fingerprint !== content) {
+        key = newIdempotencyKey();
+        content = fingerprint;
+      }
+      return key;
+    },
+    settled() {
+      key = null;
+      content = null;
+    },
+  };
+}
+
+const idempotencyHeader = (key) => ({ "Idempotency-Key": key });
+
+/**
+ * A create without a clear outcome (no answer, or a 5xx such as the gateway's
+ * 504): it may have happened. Say so, and that a retry is safe.
+ */
+function showUnsettled(form, what, res) {
+  const detail = res ? detailOf(res.data) : null;
+  const reason = res ? `HTTP ${res.status}${detail ? `: ${detail}` : ""}` : "no answer from the server";
+  showFormErrors(
+    form,
+    null,
+    `The ${what} may not have been saved (${reason}). Submitting again is safe: it will not be saved twice.`,
+  );
+}
 
 // ---------------------------------------------------------------------------
 // Forms: fields with error slots next to them
@@ -530,28 +606,32 @@ function newPostForm() {
     h("div", { class: "actions" }, submit),
   );
 
+  const keys = submissionKeys();
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearFormErrors(form);
     const payload = { title: form.elements.title.value, body: form.elements.body.value };
+    const key = keys.keyFor(payload);
     setBusy(submit, true, "Publishing…");
     let res;
     try {
-      res = await api("POST", "/api/posts/", payload);
+      res = await api("POST", "/api/posts/", payload, idempotencyHeader(key));
     } catch {
       setBusy(submit, false);
-      showFormErrors(form, null, "The post was not saved: the server could not be reached.");
+      showUnsettled(form, "post", null);
       return;
     }
     setBusy(submit, false);
     formBadge.hidden = false;
     setBadge(formBadge, res);
     if (res.status === 201 && res.data && res.data.id) {
+      keys.settled();
       form.reset();
       navigate(`#/posts/${encodeURIComponent(res.data.id)}`);
       return;
     }
-    showFormErrors(form, res, `The post was not saved (HTTP ${res.status}).`);
+    if (res.status >= 500) showUnsettled(form, "post", res);
+    else showFormErrors(form, res, `The post was not saved (HTTP ${res.status}).`);
   });
   return form;
 }
@@ -772,21 +852,25 @@ function commentsSection(post, firstRes, state, updatePostCount, isCurrent) {
     h("div", { class: "actions" }, submit),
   );
 
+  const keys = submissionKeys();
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearFormErrors(form);
+    const payload = { body: form.elements.body.value };
+    const key = keys.keyFor(payload);
     setBusy(submit, true, "Adding…");
     let res;
     try {
-      res = await api("POST", `${postPath(post.id)}comments/`, { body: form.elements.body.value });
+      res = await api("POST", `${postPath(post.id)}comments/`, payload, idempotencyHeader(key));
     } catch {
       setBusy(submit, false);
-      showFormErrors(form, null, "The comment was not saved: the server could not be reached.");
+      showUnsettled(form, "comment", null);
       return;
     }
     setBusy(submit, false);
     setBadge(commentsBadge, res);
     if (res.status === 201 && res.data) {
+      keys.settled();
       form.reset();
       // Oldest first: the new comment belongs at the end, which is on screen
       // only when every page is already loaded.
@@ -797,7 +881,8 @@ function commentsSection(post, firstRes, state, updatePostCount, isCurrent) {
       refreshCounts();
       return;
     }
-    showFormErrors(form, res, `The comment was not saved (HTTP ${res.status}).`);
+    if (res.status >= 500) showUnsettled(form, "comment", res);
+    else showFormErrors(form, res, `The comment was not saved (HTTP ${res.status}).`);
   });
 
   const section = h(

@@ -308,6 +308,158 @@ def test_error_banner_on_5xx_and_network_failure(page: Page, screenshot_dir) -> 
     ).to_have_text("ERR")
 
 
+UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+class CreateCalls:
+    """A page.route handler for the POSTs of one create route: it records each
+    one's Idempotency-Key and answers the attempts listed in ``lost`` with a
+    gateway's JSON 504, like a gateway that gave up on its upstream. With
+    ``reach_server`` a lost attempt still reaches the server first (the
+    create happened, only its answer was lost); without, it never leaves the
+    browser. Every other request goes on unchanged."""
+
+    def __init__(self, lost: set[int], *, reach_server: bool) -> None:
+        self.lost = lost
+        self.reach_server = reach_server
+        self.keys: list[str] = []  # "" for a request without the header
+
+    def __call__(self, route) -> None:
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        attempt = len(self.keys)
+        self.keys.append(route.request.header_value("idempotency-key") or "")
+        if attempt not in self.lost:
+            route.continue_()
+            return
+        if self.reach_server:
+            route.fetch()
+        route.fulfill(
+            status=504,
+            content_type="application/json",
+            headers={"X-Served-By": "gateway", "X-Request-ID": f"e2e-fake-504-{attempt}"},
+            body=json.dumps({"detail": "Upstream timed out.", "upstream": "test"}),
+        )
+
+
+def posts_titled(page: Page, base_url: str, title: str) -> list[dict]:
+    res = page.request.get(f"{base_url}/api/posts/?page_size=100")
+    assert res.status == 200, res.text()
+    return [post for post in res.json()["results"] if post["title"] == title]
+
+
+@pytest.mark.parametrize("uuid_source", ["randomUUID", "getRandomValues"])
+def test_post_form_retry_keeps_its_idempotency_key(
+    page: Page, base_url: str, uuid_source: str
+) -> None:
+    if uuid_source == "getRandomValues":
+        # As in a non-secure context (plain http to another host): no crypto.randomUUID.
+        page.add_init_script("delete Crypto.prototype.randomUUID;")
+    # Attempts 0 and 2 get a 504; 1 and 3 go through.
+    calls = CreateCalls({0, 2}, reach_server=False)
+    page.route(re.compile(r"/api/posts/$"), calls)
+    title, other_title = unique("E2E retried post"), unique("E2E edited post")
+    page.goto("/")
+    assert page.evaluate("typeof crypto.randomUUID") == (
+        "function" if uuid_source == "randomUUID" else "undefined"
+    )
+    created: list[str] = []
+    try:
+        # A 504: the form says a retry is safe and keeps the input.
+        page.get_by_test_id("new-post-title").fill(title)
+        page.get_by_test_id("new-post-body").fill("Sent twice, stored once.")
+        page.get_by_test_id("new-post-submit").click()
+        form_error = page.get_by_test_id("new-post-form-error")
+        expect(form_error).to_contain_text("may not have been saved")
+        expect(form_error).to_contain_text("Submitting again is safe")
+        expect(page.get_by_test_id("new-post-title")).to_have_value(title)
+
+        # The retry of the same content: the same key; it goes through.
+        page.get_by_test_id("new-post-submit").click()
+        expect(page).to_have_url(POST_URL)
+        created.append(POST_URL.search(page.url).group(1))
+        assert len(calls.keys) == 2
+        assert UUID4.match(calls.keys[0]), calls.keys
+        assert calls.keys[1] == calls.keys[0]
+
+        # After a success the same content is a new submission: a new key.
+        page.get_by_test_id("back-link").click()
+        page.get_by_test_id("new-post-title").fill(title)
+        page.get_by_test_id("new-post-body").fill("Sent twice, stored once.")
+        page.get_by_test_id("new-post-submit").click()
+        expect(form_error).to_contain_text("Submitting again is safe")
+        assert len(calls.keys) == 3
+        assert UUID4.match(calls.keys[2]), calls.keys
+        assert calls.keys[2] != calls.keys[0]
+
+        # Edited after the failure: another request, so a new key.
+        page.get_by_test_id("new-post-title").fill(other_title)
+        page.get_by_test_id("new-post-submit").click()
+        expect(page).to_have_url(POST_URL)
+        expect(page.get_by_test_id("post-title")).to_have_text(other_title)
+        created.append(POST_URL.search(page.url).group(1))
+        assert len(calls.keys) == 4
+        assert UUID4.match(calls.keys[3]), calls.keys
+        assert calls.keys[3] not in calls.keys[:3]
+
+        # Only the attempts that went through created something.
+        assert [p["id"] for p in posts_titled(page, base_url, title)] == [created[0]]
+        assert [p["id"] for p in posts_titled(page, base_url, other_title)] == [created[1]]
+    finally:
+        for post_id in created:
+            delete_post_via_api(page, base_url, post_id)
+
+
+def test_comment_retry_after_a_lost_answer_is_replayed(page: Page, base_url: str) -> None:
+    post = create_post_via_api(page, base_url, unique("E2E lost answer"), "body")
+    comments_url = f"{base_url}/api/posts/{post['id']}/comments/"
+    # Attempt 0 is stored by the server, but the browser gets a 504 instead of its 201.
+    calls = CreateCalls({0}, reach_server=True)
+    page.route(re.compile(r"/api/posts/[^/]+/comments/$"), calls)
+    try:
+        page.goto(f"/#/posts/{post['id']}")
+        expect(page.get_by_test_id("comments-empty")).to_be_visible()
+        text = unique("Only once")
+        page.get_by_test_id("new-comment-body").fill(text)
+        page.get_by_test_id("new-comment-submit").click()
+        form_error = page.get_by_test_id("new-comment-form-error")
+        expect(form_error).to_contain_text("Submitting again is safe")
+        expect(page.get_by_test_id("new-comment-body")).to_have_value(text)
+
+        # The retry carries the same key: the server answers with the first
+        # comment (Idempotent-Replayed) instead of storing a second one.
+        with page.expect_response(lambda r: r.request.method == "POST") as retried:
+            page.get_by_test_id("new-comment-submit").click()
+        assert retried.value.status == 201
+        assert retried.value.header_value("idempotent-replayed") == "true"
+        comments = page.get_by_test_id("comment-list").get_by_test_id("comment-item")
+        expect(comments).to_have_count(1)
+        expect(comments.first.get_by_test_id("comment-body")).to_have_text(text)
+        expect(page.get_by_test_id("post-comment-count")).to_have_text("1 comment")
+        expect(page.get_by_test_id("new-comment-body")).to_have_value("")
+        last_call = page.get_by_test_id("api-log-entry").first
+        expect(last_call.get_by_test_id("api-log-replayed")).to_be_visible()
+        assert len(calls.keys) == 2
+        assert UUID4.match(calls.keys[0]), calls.keys
+        assert calls.keys[1] == calls.keys[0]
+        stored = page.request.get(comments_url).json()
+        assert [c["body"] for c in stored["results"]] == [text]
+
+        # After the success the same text is a new comment, with a new key.
+        page.get_by_test_id("new-comment-body").fill(text)
+        page.get_by_test_id("new-comment-submit").click()
+        expect(comments).to_have_count(2)
+        assert len(calls.keys) == 3
+        assert UUID4.match(calls.keys[2]), calls.keys
+        assert calls.keys[2] != calls.keys[0]
+        expect(last_call.get_by_test_id("api-log-status")).to_have_text("201")
+        stored = page.request.get(comments_url).json()
+        assert [c["body"] for c in stored["results"]] == [text, text]
+    finally:
+        delete_post_via_api(page, base_url, post["id"])
+
+
 @pytest.mark.parametrize(
     "viewport",
     [{"width": 390, "height": 844}, {"width": 1280, "height": 800}],

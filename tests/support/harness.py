@@ -172,6 +172,9 @@ def app_process(process: table.Process, port: int, env: dict[str, str]) -> Proce
     command = [
         sys.executable, "-m", "gunicorn", app.wsgi, "-b", f"127.0.0.1:{port}",
         "-w", "2", "--no-control-socket",
+        # The longest request line gunicorn takes (its default, 4094, answers
+        # longer ones with an HTML 414): the gateway's limit is the same.
+        "--limit-request-line", "8190",
     ]  # fmt: skip
     return Process(
         name=process.name,
