@@ -4,7 +4,9 @@ embedded profile where there is no nginx.
     python -m gateway.devrouter --stage 1 --listen 127.0.0.1:8080 [--quiet]
 
 Same behaviour as the rendered nginx.conf (gateway/render.py): same routes,
-``Host`` passed as sent (port kept), ``X-Forwarded-For/Proto/Host``,
+``Host`` passed as sent (port kept), ``X-Forwarded-For/Host``,
+``X-Forwarded-Proto`` the edge's when exactly ``http`` or ``https`` (else
+``http``: the router itself speaks plain HTTP),
 ``X-Request-ID`` echoed when sane else generated, upstream ``X-Served-By``
 passed through, JSON 404/405/413/503/504 answered by the gateway with
 ``X-Served-By: gateway``, the same upstream timeouts (1 s to connect, then
@@ -27,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from . import routes as rt
-from .shadow import ParallelRun  # [stage 2]
+from .shadow import SHADOW_METHODS, SHADOW_PATH, ParallelRun  # [stage 2]
 
 logger = logging.getLogger("gateway.devrouter")
 
@@ -61,6 +63,8 @@ CONTENT_TYPES = {
 }
 # <<< stage 4
 _SANE = re.compile(rt.SANE_REQUEST_ID)
+# X-Forwarded-Proto values passed on as the edge sent them (nginx: the same map).
+FORWARDED_PROTOS = frozenset({"http", "https"})
 _DIGITS = re.compile(r"[0-9]{1,18}")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 # How long the router waits on a client (each read), and how many it serves at once.
@@ -174,6 +178,15 @@ class Handler(BaseHTTPRequestHandler):
         self.timeout = self.server.client_timeout
         super().setup()
 
+    def parse_request(self) -> bool:
+        """A request line longer than nginx's buffer (and the apps' gunicorn)
+        takes is a JSON 414 here, as at nginx, not a 414 page further on."""
+        if len(self.raw_requestline) > rt.MAX_REQUEST_LINE_BYTES:
+            self.requestline, self.request_version, self.command = "", "", ""
+            self.send_error(414, "Request line too long (limit 8 KB).")
+            return False
+        return super().parse_request()
+
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """The stdlib's own errors (bad request line, unknown method, ...) in
         JSON too, never its HTML page. A method nothing answers is a 405, as
@@ -277,9 +290,10 @@ class Handler(BaseHTTPRequestHandler):
     def _route(self) -> None:
         # Routes are matched as nginx matches them (the upstream gets the path as sent).
         path = rt.normalised_path(self.path.split("?", 1)[0])
-        # >>> stage 2: the parallel run's counts
-        if path == "/_gateway/shadow" and self.command in ("GET", "HEAD"):
-            self._send_json(200, self.server.parallel_run.counts(self.server.table))
+        # >>> stage 2: the parallel run's counts, the gateway's own
+        if path == SHADOW_PATH:
+            self._discard_body()
+            self._shadow_counts()
             return
         # <<< stage 2
         upstream, group = self.server.table.resolve(self.command, path)
@@ -317,6 +331,19 @@ class Handler(BaseHTTPRequestHandler):
         # <<< stage 2
         self._proxy(upstream, body)
 
+    # >>> stage 2: the parallel run's counts
+    def _shadow_counts(self) -> None:
+        """The counts in shadow mode only: otherwise a JSON 404, as for any
+        path without a route (the last mismatches, paths and bodies of
+        requests included, are for whoever runs the parallel run)."""
+        if not self.server.table.shadow_mode:
+            self._send_json(404, {"detail": "No route for this path."})
+        elif self.command not in SHADOW_METHODS:
+            self._send_json(405, {"detail": "Method not allowed on this route."})
+        else:
+            self._send_json(200, self.server.parallel_run.counts(self.server.table))
+
+    # <<< stage 2
     def _discard_body(self) -> None:
         try:
             self._read_body()
@@ -398,7 +425,7 @@ class Handler(BaseHTTPRequestHandler):
         out += [
             ("Host", host),
             ("X-Forwarded-For", f"{xff}, {client}" if xff else client),
-            ("X-Forwarded-Proto", "http"),
+            ("X-Forwarded-Proto", self._forwarded_proto()),
             ("X-Request-ID", self.request_id),
             ("Connection", "close"),
         ]
@@ -407,6 +434,16 @@ class Handler(BaseHTTPRequestHandler):
         if body is not None:
             out.append(("Content-Length", str(len(body))))
         return out
+
+    def _forwarded_proto(self) -> str:
+        """The edge's X-Forwarded-Proto (the TLS-terminating Gateway/Ingress in
+        front) when it sent exactly one, ``http`` or ``https``; anything else
+        is replaced by the router's own scheme, ``http``. The components trust
+        this header (SECURE_PROXY_SSL_HEADER), so no other value gets through."""
+        sent = [value.strip(" \t") for value in self.headers.get_all("X-Forwarded-Proto") or []]
+        if len(sent) == 1 and sent[0] in FORWARDED_PROTOS:
+            return sent[0]
+        return "http"
 
     def open_upstream(
         self, upstream: str, body: bytes | None, extra: list[tuple[str, str]] | None = None

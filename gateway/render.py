@@ -38,6 +38,7 @@ import sys
 from pathlib import Path
 
 from . import routes as rt
+from .shadow import SHADOW_METHODS, SHADOW_PATH  # [stage 2]
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -191,6 +192,24 @@ def _mirror_location(shadow: rt.Shadow, proxy_settings: str, shadow_log: str) ->
     # <<< stage 2
 
 
+# >>> stage 2: the parallel run's page, the gateway's own
+def _shadow_location(tbl: rt.Table) -> str:
+    """GET /_gateway/shadow: in shadow mode, where the comparison is (nginx
+    counts nothing itself); otherwise a JSON 404, never the default upstream."""
+    if not tbl.shadow_mode:
+        return _block("shadow-off-location", path=SHADOW_PATH)
+    body = {
+        "stage": tbl.stage.number,
+        "shadow_mode": True,
+        "detail": "nginx keeps no counts: python -m gateway.shadowlog PREFIX compares its "
+        "access and shadow logs in the folder it runs in (-p PREFIX); bodies are compared "
+        "by the dev router only.",
+    }
+    methods = _methods_regex(SHADOW_METHODS)
+    return _block("shadow-location", path=SHADOW_PATH, methods=methods, body=_json(body))
+    # <<< stage 2
+
+
 def render(
     stage: int,
     *,
@@ -236,7 +255,10 @@ def render(
         host, port = rt.upstream_hostport(name, env)
         upstreams.append(_block("upstream", name=name, host=host, port=port))
     locations: list[str] = []
-    mirrored: set[str] = set()  # [stage 2]
+    # >>> stage 2: the parallel run's page and copies
+    locations.append(_shadow_location(tbl))
+    mirrored: set[str] = set()
+    # <<< stage 2
     for group in tbl.groups:
         ups = {r.upstream for r in group.routes}
         if ups == {"gateway"}:

@@ -60,6 +60,10 @@ UI_DIR_ENV = ("UI_DIR", str(REPO_ROOT / "web"))
 SANE_REQUEST_ID = r"^[A-Za-z0-9][A-Za-z0-9._:@+=/-]{0,127}$"
 
 MAX_BODY_BYTES = 1024 * 1024  # nginx: client_max_body_size 1m
+# The longest request line (method, target, version, CRLF) the gateway takes:
+# what the apps' gunicorn takes (--limit-request-line 8190) and nginx's header
+# buffer (large_client_header_buffers 4 8k). Longer: a JSON 414 from the gateway.
+MAX_REQUEST_LINE_BYTES = 8192
 # How long the gateway waits on an upstream: to connect (one that is down
 # refuses at once: a JSON 503), then for each read of its answer (one that
 # hangs: a JSON 504). Reads are answered by the components well within their

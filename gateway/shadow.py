@@ -8,7 +8,9 @@ parsed, so key order and whitespace do not count; headers such as
 X-Served-By, X-Request-ID and Date are ignored). Each mismatch is logged as
 one JSON line; an unreachable shadow counts as an error, never as a failure
 for the client. The counts and the last mismatches are at
-``GET /_gateway/shadow``.
+``GET /_gateway/shadow``, which exists only in shadow mode: without
+``--shadow`` it is a JSON 404 from the gateway, like any unknown path, at both
+gateways (nginx, which keeps no counts, says there where they are).
 
 The dev router holds one ``ParallelRun`` and hands it each shadowed read
 (``ParallelRun.proxy``). nginx's side of the parallel run is the ``mirror`` of
@@ -32,6 +34,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger("gateway.devrouter")  # the dev router's log
 
 SHADOW_BODY_LIMIT = 10 * 1024 * 1024
+# The gateway's own page of the parallel run; answered by the gateway at every
+# stage, never passed on to a default upstream.
+SHADOW_PATH = "/_gateway/shadow"
+SHADOW_METHODS = frozenset({"GET", "HEAD"})
 
 # (status, reason, headers, body) of an upstream's answer, read whole.
 Answer = tuple[int, str, list[tuple[str, str]], bytes]

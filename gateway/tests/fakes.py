@@ -69,6 +69,7 @@ class FakeUpstream:
                     "request_id": self.headers.get("X-Request-ID"),
                     "xff": self.headers.get("X-Forwarded-For"),
                     "proto": self.headers.get("X-Forwarded-Proto"),
+                    "protos": self.headers.get_all("X-Forwarded-Proto") or [],
                     "shadow": self.headers.get("X-Gateway-Shadow"),  # [stage 2]
                     "body_len": len(body),
                 }

@@ -169,6 +169,45 @@ def test_host_keeps_the_port_and_forwarded_headers_are_set(gw):
     assert seen["host"] == "blog.example:9999"
 
 
+@pytest.mark.parametrize(
+    ("sent", "passed"),
+    [
+        # The edge (a TLS-terminating Gateway/Ingress) said how the client came.
+        ("https", "https"),
+        ("http", "http"),
+        # Anything but exactly http or https: the gateway's own scheme.
+        ("HTTPS", "http"),
+        ("https, http", "http"),
+        ("ftp", "http"),
+        ("https\tjunk", "http"),
+        ("", "http"),
+    ],
+)
+def test_x_forwarded_proto_is_the_edges_when_it_is_http_or_https(gw, sent, passed):
+    """The components trust X-Forwarded-Proto (SECURE_PROXY_SSL_HEADER): the
+    gateway passes the edge's value on when it is one the components
+    understand, and replaces anything else with its own scheme, http."""
+    seen = requests.get(
+        gw.url + "/api/posts/", headers={"X-Forwarded-Proto": sent}, timeout=TIMEOUT
+    ).json()
+    assert seen["proto"] == passed
+
+
+def test_x_forwarded_proto_reaches_the_upstream_once(gw):
+    """Two from the client: the upstream still gets one, the gateway's."""
+    connection = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=TIMEOUT)
+    try:
+        connection.putrequest("GET", "/api/posts/")
+        connection.putheader("X-Forwarded-Proto", "http")
+        connection.putheader("X-Forwarded-Proto", "https")
+        connection.endheaders()
+        response = connection.getresponse()
+        seen = json.loads(response.read())
+    finally:
+        connection.close()
+    assert seen["protos"] == ["http"]
+
+
 def test_a_sane_request_id_is_echoed_and_passed_on(gw):
     request_id = rid()
     resp = requests.get(
@@ -203,6 +242,24 @@ def test_a_body_over_1_mb_gets_a_json_413_from_the_gateway(gw, fakes):
     assert "1 MB" in body["detail"]
     assert resp.headers["X-Request-ID"] == request_id
     assert not fakes["monolith"].requests_seen(request_id=request_id)
+
+
+def test_a_request_line_over_the_limit_gets_a_json_414_from_the_gateway(gw, fakes):
+    request_id = rid()
+    target = "/api/posts/?q=" + "x" * rt.MAX_REQUEST_LINE_BYTES
+    resp = requests.get(gw.url + target, headers={"X-Request-ID": request_id}, timeout=TIMEOUT)
+    body = assert_gateway_json(resp, 414)
+    assert "8 KB" in body["detail"]
+    assert not fakes["monolith"].requests_seen(request_id=request_id)
+
+
+def test_a_request_line_within_the_limit_is_proxied(gw):
+    # "GET " + target + " HTTP/1.1\r\n" is the whole line.
+    target = "/api/posts/?q="
+    target += "x" * (rt.MAX_REQUEST_LINE_BYTES - len(f"GET {target} HTTP/1.1\r\n"))
+    resp = requests.get(gw.url + target, timeout=TIMEOUT)
+    assert resp.status_code == 200, resp.text[:200]
+    assert resp.headers["X-Served-By"] == "monolith"
 
 
 def test_a_body_of_exactly_1_mb_is_proxied(gw):
@@ -585,6 +642,50 @@ def test_dev_router_cli_serves_and_stops(fake_env, tmp_path):
 
 def shadow_counts(gw) -> dict:
     return requests.get(gw.url + "/_gateway/shadow", timeout=TIMEOUT).json()
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "POST"])
+@pytest.mark.parametrize("stage", GATEWAY_STAGES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_shadow_page_is_a_json_404_without_shadow_mode(gateways, fakes, kind, stage, method):
+    """Without --shadow there is no parallel run: its page (the last
+    mismatches: paths and bodies of requests) is a JSON 404 of the gateway,
+    never passed on to a default upstream."""
+    request_id = rid()
+    resp = requests.request(
+        method,
+        gateways(kind, stage).url + "/_gateway/shadow",
+        headers={"X-Request-ID": request_id},
+        timeout=TIMEOUT,
+    )
+    if method == "HEAD":
+        assert (resp.status_code, resp.headers["X-Served-By"]) == (404, "gateway")
+    else:
+        assert assert_gateway_json(resp, 404) == {"detail": "No route for this path."}
+    for fake in fakes.values():
+        assert not fake.requests_seen(request_id=request_id)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_shadow_page_answers_in_shadow_mode(kind, start_gateway, fake_env, fakes):
+    gw = start_gateway(kind, 2, fake_env, shadow=True)
+    resp = requests.get(gw.url + "/_gateway/shadow", timeout=TIMEOUT)
+    assert resp.status_code == 200
+    assert resp.headers["Content-Type"].startswith("application/json")
+    assert resp.headers["X-Served-By"] == "gateway"
+    body = resp.json()
+    assert (body["stage"], body["shadow_mode"]) == (2, True)
+    if kind == "nginx":  # no counts: where they are
+        assert "gateway.shadowlog" in body["detail"]
+    else:
+        assert (body["matches"], body["mismatches"], body["errors"]) == (0, 0, 0)
+    request_id = rid()
+    resp = requests.post(
+        gw.url + "/_gateway/shadow", headers={"X-Request-ID": request_id}, timeout=TIMEOUT
+    )
+    assert_gateway_json(resp, 405)
+    for fake in fakes.values():
+        assert not fake.requests_seen(request_id=request_id)
 
 
 def test_dev_router_parallel_run_counts_matches_and_mismatches(start_gateway, fake_env, fakes):

@@ -78,7 +78,8 @@ def test_rendered_config_handles_the_nginx_traps(stage):
     for line in (
         "proxy_set_header Host $http_host;",
         "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
-        "proxy_set_header X-Forwarded-Proto $scheme;",
+        # the edge's X-Forwarded-Proto when http or https, else nginx's own $scheme
+        "proxy_set_header X-Forwarded-Proto $gw_forwarded_proto;",
         "proxy_set_header X-Request-ID $gw_request_id;",
         "client_max_body_size 1m;",
         "error_page 413 = @gw_413;",

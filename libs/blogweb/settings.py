@@ -159,9 +159,10 @@ def logging_config() -> dict:
 def production_settings(*, required: tuple[str, ...] = ()) -> dict:
     """What every component runs with in production: secrets and hosts from
     the environment (refusing to start without them), and the security
-    settings that `manage.py check --deploy` asks for. Behind a
-    TLS-terminating proxy that sets X-Forwarded-Proto; for plain-HTTP runs on
-    loopback (benchmarks) set DJANGO_SECURE_SSL_REDIRECT=0."""
+    settings that `manage.py check --deploy` asks for (HTTPS only: the
+    redirect, HSTS, secure cookies). Behind a TLS-terminating proxy that sets
+    X-Forwarded-Proto; for plain-HTTP runs (compose, the benchmarks on
+    loopback) set DJANGO_SECURE_SSL_REDIRECT=0."""
     from django.core.exceptions import ImproperlyConfigured
 
     for name in ("DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", *required):
@@ -171,10 +172,20 @@ def production_settings(*, required: tuple[str, ...] = ()) -> dict:
         "DEBUG": False,
         "SECRET_KEY": os.environ["DJANGO_SECRET_KEY"],
         "ALLOWED_HOSTS": env_list("DJANGO_ALLOWED_HOSTS", []),
+        # The scheme the client used, as the proxy in front says it. Safe to
+        # trust because a component is reachable only through that proxy: the
+        # Gateway API/Ingress listener, which terminates TLS and sets
+        # X-Forwarded-Proto itself (nothing else is routed to the pods).
+        # >>> stage 1: the nginx gateway (and the dev router) in between
+        # The gateway behind it passes the edge's value on only when it is exactly
+        # http or https, and its own scheme otherwise (gateway/render.py). Where
+        # the gateway is the front (compose), a client can only claim https for
+        # its own plain connection: it is then not redirected, nothing more.
+        # <<< stage 1
         "SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https"),
         "SECURE_SSL_REDIRECT": env_bool("DJANGO_SECURE_SSL_REDIRECT", True),
-        # Probes and the internal calls between components come over plain
-        # HTTP from inside the cluster.
+        # Never redirected: the kubelet's probes and the internal calls between
+        # components, which come over plain HTTP from inside the cluster.
         "SECURE_REDIRECT_EXEMPT": [r"^healthz$", r"^readyz$", r"^internal/"],
         "SECURE_HSTS_SECONDS": int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", "31536000")),
         "SECURE_HSTS_INCLUDE_SUBDOMAINS": True,

@@ -1,7 +1,15 @@
+"""The WSGI entry point of the monolith: what gunicorn serves.
+
+Production settings unless DJANGO_SETTINGS_MODULE says otherwise: a server
+started without it must refuse to run without its secrets rather than come
+up with DEBUG on and the local key. ``manage.py`` (runserver, `make up`)
+keeps the local settings as its default.
+"""
+
 import os
 
 from django.core.wsgi import get_wsgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "monolith.config.settings.local")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "monolith.config.settings.production")
 
 application = get_wsgi_application()

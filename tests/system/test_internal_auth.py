@@ -5,7 +5,7 @@ and with a real credential of a component it does not accept (JSON 403), and
 the refusal changes nothing. The caller the stage table names gets through.
 
 The stacks are real processes (gunicorn, PostgreSQL, the MongoDB-wire
-server, RabbitMQ where the stage has events) behind real nginx."""
+server, the broker where the stage has events) behind real nginx."""
 
 from __future__ import annotations
 

@@ -37,7 +37,6 @@ class FakeCommentsService:
     counts: dict[str, int] = field(default_factory=dict)
     status: int | None = None
     raw_body: bytes | None = None
-    schema: dict | None = None  # served at /api/schema/ when set
     requests: list[Recorded] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -46,7 +45,6 @@ class FakeCommentsService:
             self.counts = {}
             self.status = None
             self.raw_body = None
-            self.schema = None
             self.requests = []
 
     def calls(self, method: str, path_prefix: str = "") -> list[Recorded]:
@@ -86,9 +84,6 @@ def start(service: FakeCommentsService) -> StubServer:
                 service.requests.append(recorded)
                 status, body = service.status, service.raw_body
                 counts = dict(service.counts)
-                schema = service.schema
-            if status is None and recorded.path == "/api/schema/" and schema is not None:
-                status, body = 200, json.dumps(schema).encode()
             if status is None:
                 status, body = _route(recorded, counts)
             self.send_response(status)
