@@ -1,32 +1,9 @@
-from django.db import models
-from django.utils import timezone
-
-from blogweb.idempotency import MAX_KEY_LENGTH
+from blogweb.idempotency_model import IdempotencyKeyBase
 
 
-class IdempotencyKey(models.Model):
-    """An Idempotency-Key a create route has answered: the first request's
-    fingerprint and response, inserted in the same transaction as what it
-    created (blogweb.idempotency.SqlStore). Unique per (scope, key): the
-    scope is the route (``posts``, or ``comments:<post id>``)."""
+class IdempotencyKey(IdempotencyKeyBase):
+    """The Idempotency-Keys of the monolith's create routes (posts, and
+    comments per post), in the monolith's database."""
 
-    scope = models.CharField(max_length=100)
-    key = models.CharField(max_length=MAX_KEY_LENGTH)
-    fingerprint = models.CharField(max_length=64)
-    status = models.PositiveSmallIntegerField()
-    body = models.JSONField()
-    created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField()
-
-    class Meta:
+    class Meta(IdempotencyKeyBase.Meta):
         db_table = "idempotency_key"
-        constraints = [
-            models.UniqueConstraint(fields=["scope", "key"], name="idempotency_key_scope_key"),
-        ]
-        indexes = [
-            # The purge of expired keys.
-            models.Index(fields=["expires_at"], name="idempotency_key_expires_idx"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.scope} {self.key}"

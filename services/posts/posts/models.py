@@ -3,9 +3,8 @@ import uuid
 from django.db import models
 from django.db.models.functions import Length
 from django.db.models.lookups import LessThanOrEqual
-from django.utils import timezone
 
-from blogweb.idempotency import MAX_KEY_LENGTH
+from blogweb.idempotency_model import IdempotencyKeyBase
 from blogweb.timeutil import now_ms
 
 TITLE_MAX_LENGTH = 200
@@ -76,29 +75,9 @@ class CommentCount(models.Model):
         return f"{self.post_id}: {self.count} comments"
 
 
-class IdempotencyKey(models.Model):
-    """An Idempotency-Key ``POST /api/posts/`` has answered: the first
-    request's fingerprint and response, inserted in the same transaction as
-    the post (blogweb.idempotency.SqlStore; the monolith's
-    monolith/idempotency). Unique per (scope, key)."""
+class IdempotencyKey(IdempotencyKeyBase):
+    """The Idempotency-Keys ``POST /api/posts/`` has answered, in the
+    service's own database (the monolith has the same table in its own)."""
 
-    scope = models.CharField(max_length=100)
-    key = models.CharField(max_length=MAX_KEY_LENGTH)
-    fingerprint = models.CharField(max_length=64)
-    status = models.PositiveSmallIntegerField()
-    body = models.JSONField()
-    created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField()
-
-    class Meta:
+    class Meta(IdempotencyKeyBase.Meta):
         db_table = "idempotency_key"
-        constraints = [
-            models.UniqueConstraint(fields=["scope", "key"], name="idempotency_key_scope_key"),
-        ]
-        indexes = [
-            # The purge of expired keys.
-            models.Index(fields=["expires_at"], name="idempotency_key_expires_idx"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.scope} {self.key}"
