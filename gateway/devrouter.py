@@ -554,18 +554,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shadow", action="store_true", help="parallel run of shadowed reads")
     # <<< stage 2
     parser.add_argument("--quiet", action="store_true", help="no access log lines")
-    parser.add_argument(
-        "--read-timeout",
-        type=float,
-        default=rt.READ_TIMEOUT_S,
-        help=f"seconds a read waits for its upstream (default {rt.READ_TIMEOUT_S:g})",
-    )
-    parser.add_argument(
-        "--write-timeout",
-        type=float,
-        default=rt.WRITE_TIMEOUT_S,
-        help=f"seconds a write waits for its upstream (default {rt.WRITE_TIMEOUT_S:g})",
-    )
+    rt.add_timeout_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,

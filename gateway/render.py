@@ -311,18 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="log to stdout/stderr, not to files under nginx's -p prefix (containers)",
     )
-    parser.add_argument(
-        "--read-timeout",
-        type=float,
-        default=rt.READ_TIMEOUT_S,
-        help=f"seconds a read waits for its upstream (default {rt.READ_TIMEOUT_S:g})",
-    )
-    parser.add_argument(
-        "--write-timeout",
-        type=float,
-        default=rt.WRITE_TIMEOUT_S,
-        help=f"seconds a write waits for its upstream (default {rt.WRITE_TIMEOUT_S:g})",
-    )
+    rt.add_timeout_arguments(parser)
     parser.add_argument(
         "--user",
         help="the workers' user when nginx starts as root (e.g. $(id -un): the one who "

@@ -83,6 +83,22 @@ def upstream_timeout(method: str, *, read: float, write: float) -> float:
     return read if method.upper() in READ_METHODS else write
 
 
+def add_timeout_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--read-timeout`` and ``--write-timeout``, the same for both gateways' CLIs."""
+    parser.add_argument(
+        "--read-timeout",
+        type=float,
+        default=READ_TIMEOUT_S,
+        help=f"seconds a read waits for its upstream (default {READ_TIMEOUT_S:g})",
+    )
+    parser.add_argument(
+        "--write-timeout",
+        type=float,
+        default=WRITE_TIMEOUT_S,
+        help=f"seconds a write waits for its upstream (default {WRITE_TIMEOUT_S:g})",
+    )
+
+
 # Path patterns of the contract's routes, named once for the stages' tables
 # and for their Kubernetes translations (gateway/k8s.py). Any id segment is
 # accepted: the upstreams answer 404 for a malformed id, and a trailing slash
