@@ -1,8 +1,12 @@
 """Throw-away PostgreSQL databases, made for one test or stack and dropped
 afterwards. ``TEST_PG_ADMIN_URL`` names the server and a database to connect
-to while creating them; unset, the server of ``DATABASE_URL`` when that is a
-PostgreSQL URL (what CI sets for every suite), else the local one (trust
-auth)."""
+to while creating them (as a role that may create databases and roles);
+unset, the server of ``DATABASE_URL`` when that is a PostgreSQL URL (what CI
+sets for every suite), else the local one (trust auth).
+
+``fresh_database`` is reached with the admin's login; ``owned_database``
+with a login role of its own that can reach nothing else (what an app of a
+test stack gets: least privilege, as in production)."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -46,6 +51,51 @@ def fresh_database(prefix: str) -> Iterator[str]:
         yield database_url(name)
     finally:
         _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@contextmanager
+def owned_database(prefix: str) -> Iterator[str]:
+    """A new, empty database ``<prefix>_<hex>`` and a new LOGIN role of the
+    same name with a random password, its owner (so that the app's
+    migrations, run as that role, may create its tables); CONNECT and TEMP
+    are revoked from PUBLIC, so no other role but a superuser can open it,
+    and the role is neither superuser nor allowed to create databases or
+    roles. Yields the URL that logs in as the role; drops both afterwards.
+
+    (A server that trusts local connections, as the development one does,
+    checks no password: the role still reaches only its own database.)"""
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    password = secrets.token_urlsafe(24)
+    role = sql.Identifier(name)
+    _admin(
+        sql.SQL(
+            "CREATE ROLE {} LOGIN PASSWORD {} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION"
+        ).format(role, sql.Literal(password))
+    )
+    try:
+        _admin(sql.SQL("CREATE DATABASE {} OWNER {}").format(role, role))
+        try:
+            _admin(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(role))
+            yield login_url(database_url(name), name, password)
+        finally:
+            _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(role))
+    finally:
+        _admin(sql.SQL("DROP ROLE IF EXISTS {}").format(role))
+
+
+def login_url(url: str, user: str, password: str | None = None) -> str:
+    """``url`` logging in as ``user`` (with ``password``)."""
+    parts = urlsplit(url)
+    login = quote(user, safe="") + (f":{quote(password, safe='')}" if password else "")
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, f"{login}@{host}", parts.path, parts.query, ""))
+
+
+def on_database(url: str, name: str) -> str:
+    """``url``'s login and server, on database ``name`` instead (e.g. to show
+    that one app's credentials do not open another's database)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + quote(name, safe=""), parts.query, ""))
 
 
 def another_session(django_connection, *, autocommit: bool = True) -> psycopg.Connection:

@@ -1,17 +1,18 @@
 """A RabbitMQ virtual host of the test's own on the shared broker: its
-exchanges and queues cannot meet anyone else's, and it is deleted afterwards.
-(The shared broker itself is never stopped; fault tests that stop a broker
-start their own node.)"""
+exchanges and queues cannot meet anyone else's, and it is deleted afterwards;
+and in it, a user of its own for each app of a stack, allowed only what the
+app's part of the bus needs. (The shared broker itself is never stopped;
+fault tests that stop a broker start their own node.)"""
 
 from __future__ import annotations
 
 import os
 import secrets
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
-from blogbus.testing import temporary_vhost
+from blogbus.testing import service_grant, temporary_users, temporary_vhost
 from blogtest.ports import free_port
 from blogtest.processes import stop, tcp_ready
 from blogtest.timing import wait_until
@@ -24,6 +25,23 @@ def own_vhost(prefix: str = "stack") -> Iterator[str]:
     """Yields the AMQP URL of a fresh vhost (guest may do everything in it)."""
     with temporary_vhost(f"amqp://guest:guest@{BROKER_HOST}//", prefix) as url:
         yield url
+
+
+@contextmanager
+def own_users(
+    vhost_url: str, roles: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]], prefix: str
+) -> Iterator[dict[str, str]]:
+    """A user of its own in ``vhost_url``'s vhost for each app of ``roles``
+    (app -> (the routing keys its consumer binds, the event types it
+    publishes)), allowed only that (`blogbus.testing.service_grant`; an
+    app's consumer is named after it, as `bus_consume --service <app>`).
+    Yields app -> its AMQP URL; the users are deleted afterwards."""
+    grants = {
+        app: service_grant(app, consumes=consumes, publishes=publishes)
+        for app, (consumes, publishes) in roles.items()
+    }
+    with temporary_users(vhost_url, grants, prefix) as urls:
+        yield urls
 
 
 class PrivateBroker:

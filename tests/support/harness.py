@@ -9,6 +9,12 @@ what later stages bring).
 Two runtime profiles: ``real`` (default) runs the Django databases on
 PostgreSQL (a throw-away database each); ``embedded`` runs them on SQLite
 files in a folder under the stack's ``log_dir``.
+
+On ``real``, each component runs with least privilege, as it would in
+production: an app's processes log in to PostgreSQL as a role of their own
+that owns the app's database and can open no other (its migrations run as
+that role too); the same for what later stages bring. What is handed in
+(``databases``, and so on) is used as it is given.
 """
 
 from __future__ import annotations
@@ -26,11 +32,11 @@ from pathlib import Path
 from blogbus.broker import filesystem_url  # [stage 3]
 from blogtest.mongo import mongo_wire_process  # [stage 2]
 from blogtest.ports import free_port
-from blogtest.postgres import fresh_database
+from blogtest.postgres import owned_database
 from blogtest.processes import Process, http_ready, restart, running
 from stages import table
 
-from .broker import own_vhost  # [stage 3]
+from .broker import own_users, own_vhost  # [stage 3]
 from .live_server import REPO_ROOT
 
 GATEWAYS = ("nginx", "dev")
@@ -48,9 +54,15 @@ class Stack:
     # How each process was started, for `restart`, and where its log is.
     specs: dict[str, Process] = field(default_factory=dict)
     log_dir: Path | None = None
-    # By app, its database URL.
+    # By app, its database URL (with its own login on the real profile).
     databases: dict[str, str] = field(default_factory=dict)
-    broker: str | None = None  # the stack's broker URL, when the stage runs events  # [stage 3]
+    # >>> stage 3: events need a broker
+    # The stack's broker URL, when the stage runs events (on the real profile,
+    # a vhost of its own with the admin's login: for tests that look at queues).
+    broker: str | None = None
+    # By app that talks to the broker, its own broker URL (its login).
+    brokers: dict[str, str] = field(default_factory=dict)
+    # <<< stage 3
     # By app, its token for the /internal/ routes of the others (new per stack).  # [stage 2]
     tokens: dict[str, str] = field(default_factory=dict)  # [stage 2]
 
@@ -67,8 +79,9 @@ def check_profile(profile: str) -> None:
 
 def stack_database(profile: str, name: str, *, log_dir: Path, stack: ExitStack) -> str:
     """The URL of a fresh, empty database for one app: a throw-away
-    PostgreSQL database (real), or a new SQLite file under ``log_dir/data``
-    (embedded)."""
+    PostgreSQL database with a login role of its own, its owner, that
+    opens no other database (real), or a new SQLite file under
+    ``log_dir/data`` (embedded)."""
     check_profile(profile)
     if profile == "embedded":
         folder = log_dir / "data"
@@ -77,7 +90,7 @@ def stack_database(profile: str, name: str, *, log_dir: Path, stack: ExitStack) 
         if path.exists():
             raise FileExistsError(f"{path} exists: one database file per app and stack")
         return f"sqlite:///{path}"
-    return stack.enter_context(fresh_database(name))
+    return stack.enter_context(owned_database(name))
 
 
 # >>> stage 3: events need a broker
@@ -91,6 +104,43 @@ def stack_broker(profile: str, name: str, *, log_dir: Path, stack: ExitStack) ->
         folder.mkdir(parents=True, exist_ok=True)
         return filesystem_url(folder)
     return stack.enter_context(own_vhost(name))
+
+
+def broker_apps(topology: table.Topology) -> tuple[str, ...]:
+    """The apps whose processes talk to the broker, in start order."""
+    apps = (p.app for p in topology.processes if "{broker}" in "".join(dict(p.env).values()))
+    return tuple(dict.fromkeys(apps))
+
+
+def consumed_by(topology: table.Topology, app: str) -> tuple[str, ...]:
+    """The routing keys ``app``'s consumer binds its queue by (none: no consumer)."""
+    return next((c.keys for c in topology.consumers if c.service == app), ())
+
+
+def published_by(topology: table.Topology, app: str) -> tuple[str, ...]:
+    """The event types ``app`` publishes: those the stage's other consumers
+    take and its own does not (its relay publishes with `mandatory`: an
+    event that no queue takes would stay pending)."""
+    own = consumed_by(topology, app)
+    keys = (k for c in topology.consumers if c.service != app for k in c.keys if k not in own)
+    return tuple(dict.fromkeys(keys))
+
+
+def broker_logins(
+    profile: str, topology: table.Topology, broker: str, *, name: str, stack: ExitStack
+) -> dict[str, str]:
+    """By app that talks to the broker, a broker URL with a login of its own:
+    a user in the stack's vhost that may do only what the app's part of the
+    bus needs, deleted afterwards (real; `own_users`). None on embedded: a
+    folder has no users."""
+    check_profile(profile)
+    if profile == "embedded":
+        return {}
+    roles = {
+        app: (consumed_by(topology, app), published_by(topology, app))
+        for app in broker_apps(topology)
+    }
+    return stack.enter_context(own_users(broker, roles, prefix=name))
     # <<< stage 3
 
 
@@ -219,10 +269,13 @@ def stage_stack(
             addresses["mongodb"] = f"mongodb://127.0.0.1:{mongo_port}"
         # <<< stage 2
         # >>> stage 3: events need a broker
+        brokers: dict[str, str] = {}
         if topology.has_events and broker is None:
             broker = stack_broker(profile, f"stage{stage}", log_dir=log_dir, stack=stack)
+            brokers = broker_logins(profile, topology, broker, name=f"stage{stage}", stack=stack)
         if broker is not None:
             addresses["broker"] = broker
+            brokers = {app: brokers.get(app, broker) for app in broker_apps(topology)}
         # <<< stage 3
         where: dict[str, object] = dict(addresses)
         # >>> stage 2: the credentials of the /internal/ routes, new for each stack
@@ -234,6 +287,8 @@ def stage_stack(
             if process.app not in table.APPS:  # a store or the gateway
                 continue
             env = {**app_settings(process.app), **process.environment(where)}
+            if "BROKER_URL" in env:  # its own login  # [stage 3]
+                env["BROKER_URL"] = brokers[process.app]  # [stage 3]
             if table.APPS[process.app].sql:
                 if process.app not in databases:
                     databases[process.app] = stack_database(
@@ -269,5 +324,6 @@ def stage_stack(
             log_dir=log_dir,
             databases=databases,
             broker=broker,  # [stage 3]
+            brokers=brokers,  # [stage 3]
             tokens=tokens,  # [stage 2]
         )
