@@ -146,6 +146,10 @@ migrate-stage: $(VENV)/.runtime ## the data migration into stage N: make migrate
 .PHONY: bench-relay
 bench-relay: venv ## outbox relay: throughput with publisher confirms, commit->queue lag
 	@$(PY) bench/relay.py $(BENCH_ARGS)
+
+.PHONY: bench-deleted-window
+bench-deleted-window: venv ## async mode: how long a deleted post still takes comments (DELETE 204 -> first 404)
+	@$(PY) -m bench.deleted_window $(BENCH_ARGS)
 # <<< stage 3
 
 # >>> stage 4: microservices

@@ -603,6 +603,8 @@ STAGES: dict[int, Stage] = {
             "k8s/overlays/dev/rabbitmq-definitions/**",
             "tests/deploy/test_least_privilege_broker.py",
             "tests/system/test_least_privilege.py",
+            "tests/system/test_deleted_post_window.py",
+            "bench/deleted_window.py",
             "docs/adr/0001-*",
             "docs/adr/0002-*",
             "docs/adr/0003-*",

@@ -11,6 +11,8 @@ import uuid
 
 from django.conf import settings  # [stage 3]
 
+from blogweb.timeutil import now_ms  # [stage 3]
+
 from . import (
     posts_client,
     repository,  # [stage 3]
@@ -54,4 +56,16 @@ def post_tombstoned(post_id: uuid.UUID) -> bool:
         return False
     known = repository.replica_post_get(post_id=post_id)
     return known is not None and known.deleted
+
+
+def post_deleted(post_id: uuid.UUID) -> None:
+    """The owner of posts says the post is deleted (its ``DELETE
+    /internal/posts/{id}/comments/``, called once the delete is committed and
+    before its client gets the 204). In async mode the replica takes the
+    tombstone at once: without it, a replica that still holds the post live
+    would accept comments until the ``post.deleted`` event arrives (the event
+    lag: the relay's wake-up, the broker, the worker), and they would then be
+    removed silently. Sync mode keeps no replica and asks the owner anyway."""
+    if settings.POST_LOOKUP == "async":
+        repository.replica_post_tombstone(post_id=post_id, deleted_at=now_ms())
     # <<< stage 3

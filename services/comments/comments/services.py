@@ -90,4 +90,10 @@ def _idempotency_field(claim: Claim | None) -> repository.IdempotencyField | Non
 
 def comments_delete_of_post(*, post_id: uuid.UUID) -> int:
     """Removes every comment of a (deleted) post; idempotent."""
+    # >>> stage 3: events: the owner's word is the deletion known, before its event
+    # The tombstone first, then the comments, in the post.deleted handler's
+    # order: an insert racing this call is then seen by comment_create's
+    # second look or by the delete_many below.
+    post_lookup.post_deleted(post_id)
+    # <<< stage 3
     return repository.comments_delete_of_post(post_id=post_id)

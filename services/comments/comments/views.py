@@ -99,5 +99,10 @@ class InternalPostCommentsView(APIView):
     post; its comments go too. Idempotent."""
 
     def delete(self, request, post_id: uuid.UUID):
+        # >>> stage 3: events: the call is news of the deletion
+        # With POST_LOOKUP=async the replica takes the post's tombstone first,
+        # so a new comment is a 404 from this call on, not only once
+        # post.deleted arrives.
+        # <<< stage 3
         services.comments_delete_of_post(post_id=post_id)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -200,6 +200,58 @@ def test_a_comment_inserted_after_the_tombstone_is_removed(
     assert mongo_collection.count_documents({}) == 0
 
 
+# --- the owner of posts' delete call: the deletion known before its event ---------
+
+
+def test_the_owners_delete_call_tombstones_the_post_at_once(
+    client, caller, fake_posts, replica_collection, mongo_collection, async_mode
+):
+    """The replica holds the post live and its post.deleted has not arrived:
+    the owner's DELETE /internal/posts/{id}/comments/ alone makes the next
+    comment a 404, without asking the owner (which would still say yes here,
+    a stale read)."""
+    post_id = uuid.uuid4()
+    events.on_post_created(post_created(post_id))
+    fake_posts.add(post_id)
+    make_comment(post_id=post_id)
+    assert caller.delete(f"/internal/posts/{post_id}/comments/").status_code == 204
+    assert replica_collection.find_one({"_id": str(post_id)})["deleted"] is True
+    path = f"/api/posts/{post_id}/comments/"
+    response = client.post(path, data=json.dumps({"body": "x"}), content_type="application/json")
+    assert response.status_code == 404
+    assert client.get(path).status_code == 404
+    assert mongo_collection.count_documents({"post_id": str(post_id)}) == 0
+    assert fake_posts.requests == []
+    # Its post.deleted, arriving later, changes nothing more.
+    events.on_post_deleted(post_deleted(post_id))
+    assert replica_collection.count_documents({"_id": str(post_id), "deleted": True}) == 1
+
+
+def test_an_insert_racing_the_owners_delete_call_is_removed(
+    monkeypatch, mongo_collection, async_mode
+):
+    """The check passed, then the owner's delete call ran, then the insert:
+    the tombstone it wrote first is seen by the second look."""
+    post_id = uuid.uuid4()
+    events.on_post_created(post_created(post_id))
+    real_insert = repository.comment_insert
+
+    def insert_after_the_delete_call(**kwargs):
+        services.comments_delete_of_post(post_id=post_id)
+        return real_insert(**kwargs)
+
+    monkeypatch.setattr(repository, "comment_insert", insert_after_the_delete_call)
+    with pytest.raises(services.PostNotFound):
+        services.comment_create(post_id=post_id, body="too late")
+    assert mongo_collection.count_documents({}) == 0
+
+
+def test_in_sync_mode_the_owners_delete_call_keeps_no_replica(caller, settings, replica_collection):
+    settings.POST_LOOKUP = "sync"
+    assert caller.delete(f"/internal/posts/{uuid.uuid4()}/comments/").status_code == 204
+    assert replica_collection.count_documents({}) == 0
+
+
 def test_started_alone_the_service_reads_the_replica_as_make_up_runs_it():
     """POST_LOOKUP unset: async, the mode `make up` and the deployments run
     from the stage that has events on (sync is said where it is wanted)."""
