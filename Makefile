@@ -156,6 +156,10 @@ bench-deleted-window: venv ## async mode: how long a deleted post still takes co
 .PHONY: bench-events
 bench-events: venv ## stage 4 async: commit-to-effect lag at a fixed event rate, burst throughput (chart)
 	@$(PY) bench/events.py $(BENCH_ARGS)
+
+.PHONY: compare
+compare: venv ## stage 0 vs stage 4 side by side: req/s, p50/p90/p99, CPU by component, memory (HTML + JSON)
+	@$(PY) bench/compare.py $(COMPARE_ARGS)
 # <<< stage 4
 
 stage-tags: ## build the stage history from this commit: one commit and tag per stage

@@ -643,6 +643,8 @@ STAGES: dict[int, Stage] = {
             "services/posts/**",
             "tests/system/test_stage4_faults.py",
             "tests/system/test_idempotent_retry.py",
+            "bench/compare*.py",
+            "tests/tools/test_compare_*.py",
             "docker/postgres/posts-db.sql",
             "k8s/overlays/dev/rabbitmq-definitions/posts.json",
             "tests/deploy/test_posts_openapi.py",
