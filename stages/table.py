@@ -646,6 +646,7 @@ STAGES: dict[int, Stage] = {
             "services/posts/**",
             "tests/system/test_stage4_faults.py",
             "tests/system/test_idempotent_retry.py",
+            "docs/request-walkthrough.md",
             "bench/compare*.py",
             "tests/tools/test_compare_*.py",
             "docker/postgres/posts-db.sql",
