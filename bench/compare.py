@@ -51,10 +51,10 @@ from compare_tools import (
     httperf_session_file,
     httperf_version,
     run_httperf,
-    run_wrk,
     wrk_post_script,
 )
 from report import git_commit, machine_info
+from wrk import run_wrk
 
 sys.path.insert(0, str(ROOT))
 

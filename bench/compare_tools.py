@@ -19,7 +19,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from common import fail
-from wrk import WrkResult, parse_wrk
 
 # Debian's package for each tool, named when the tool is missing.
 TOOL_PACKAGES = {"wrk": "wrk", "httperf": "httperf", "nginx": "nginx"}
@@ -49,21 +48,6 @@ def wrk_post_script(folder: Path, name: str, body: str) -> Path:
         'wrk.headers["Content-Type"] = "application/json"\n'
     )
     return path
-
-
-def run_wrk(
-    url: str, *, threads: int, connections: int, duration_s: int, script: Path | None = None
-) -> WrkResult:
-    """bench/wrk.py's run, with an optional Lua script (for the POSTs)."""
-    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", "--latency"]
-    if script is not None:
-        command += ["-s", str(script)]
-    completed = subprocess.run(
-        [*command, url], capture_output=True, text=True, timeout=duration_s + 30, check=False
-    )
-    if completed.returncode != 0:
-        fail(f"{' '.join(command)} exited with {completed.returncode}:\n{completed.stderr}")
-    return parse_wrk(completed.stdout)
 
 
 # ---------------------------------------------------------------- httperf

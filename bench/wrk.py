@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from common import fail
 
@@ -77,8 +78,14 @@ def parse_wrk(output: str) -> WrkResult:
     )
 
 
-def run_wrk(url: str, *, threads: int, connections: int, duration_s: int) -> WrkResult:
-    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", "--latency", url]
+def run_wrk(
+    url: str, *, threads: int, connections: int, duration_s: int, script: Path | None = None
+) -> WrkResult:
+    """One wrk run against ``url``; ``script``: a Lua script (the POSTs of make compare)."""
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", "--latency"]
+    if script is not None:
+        command += ["-s", str(script)]
+    command.append(url)
     completed = subprocess.run(
         command, capture_output=True, text=True, timeout=duration_s + 30, check=False
     )
