@@ -4,6 +4,3 @@ from blogweb.idempotency_model import IdempotencyKeyBase
 class IdempotencyKey(IdempotencyKeyBase):
     """The Idempotency-Keys of the monolith's create routes (posts, and
     comments per post), in the monolith's database."""
-
-    class Meta(IdempotencyKeyBase.Meta):
-        db_table = "idempotency_key"

@@ -78,6 +78,3 @@ class CommentCount(models.Model):
 class IdempotencyKey(IdempotencyKeyBase):
     """The Idempotency-Keys ``POST /api/posts/`` has answered, in the
     service's own database (the monolith has the same table in its own)."""
-
-    class Meta(IdempotencyKeyBase.Meta):
-        db_table = "idempotency_key"
