@@ -665,6 +665,9 @@ STAGES: dict[int, Stage] = {
             "k8s/components/microservices/**",
             "k8s/overlays/migrate-stage-4/**",
             "k8s/overlays/stage-4/**",
+            # The workshop: exercises built on the stage history (./exercise).
+            "exercise",
+            "workshop/**",
         ),
         data_migration=("posts", "import_monolith_posts"),
         parity_profiles=("real", "embedded"),

@@ -1,0 +1,1 @@
+"""One module per exercise (``ex_<stage>_<n>.py``, each defines ``EXERCISE``)."""
