@@ -181,3 +181,38 @@ def test_upstream_addresses_come_from_the_environment():
         rt.upstream_hostport("comments", {"COMMENTS_URL": "ftp://x"})
     # <<< stage 2
     assert rt.ui_dir({}) == (rt.REPO_ROOT / "web").resolve()  # [stage 4]
+
+
+# Every spelling of /internal the gateway answers itself (after nginx's
+# normalisation: percent-decoding and dot segments are resolved before
+# matching, repeated slashes are not), and look-alikes it must not take.
+INTERNAL_SPELLINGS = [
+    "/internal",
+    "/internal/",
+    f"/internal/posts/{PID}/",
+    "/internal/comment-counts/",
+    "//internal/comment-counts/",
+    "///internal/posts/",
+]
+NOT_INTERNAL = ["/internals/", "/internal-docs", "/api/internal/", f"/api/posts/{PID}/internal/"]
+
+
+@pytest.mark.parametrize("stage", GATEWAY_STAGES)
+@pytest.mark.parametrize("path", INTERNAL_SPELLINGS)
+def test_internal_paths_are_answered_by_the_gateway(stage, path):
+    for method in ("GET", "POST", "DELETE"):
+        upstream, _ = rt.table(stage).resolve(method, rt.normalised_path(path))
+        assert upstream == "gateway", (
+            f"stage {stage}: {method} {path} goes to {upstream!r}; the gateway must answer "
+            "it itself (a route of its own in the table, for every spelling of /internal)"
+        )
+
+
+@pytest.mark.parametrize("stage", GATEWAY_STAGES)
+@pytest.mark.parametrize("path", NOT_INTERNAL)
+def test_paths_that_only_look_internal_are_routed_as_usual(stage, path):
+    upstream, _ = rt.table(stage).resolve("GET", path)
+    assert upstream != "gateway", (
+        f"stage {stage}: GET {path} is answered by the gateway; only /internal and what is "
+        "under /internal/ are its own (the pattern is too wide)"
+    )
