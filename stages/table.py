@@ -665,6 +665,8 @@ STAGES: dict[int, Stage] = {
             "k8s/components/microservices/**",
             "k8s/overlays/migrate-stage-4/**",
             "k8s/overlays/stage-4/**",
+            "k8s/overlays/managed/**",
+            "tests/deploy/test_k8s_managed.py",
             # The workshop: exercises built on the stage history (./exercise).
             "exercise",
             "workshop/**",
