@@ -135,6 +135,8 @@ def teaching(exercise: Exercise, outcomes: list[Outcome]) -> list[str]:
             f"in {where}. Start with hint 1 (./exercise hint)."
         )
     seen: set[str] = set()
+    # The gentlest hint first: a participant reads from the top.
+    failures.sort(key=lambda f: lesson.hint if (lesson := exercise.lesson_for(f.test)) else 99)
     for failure in failures:
         lesson = exercise.lesson_for(failure.test)
         if failure.kind == "exercise":

@@ -102,7 +102,7 @@ def main(ids: list[str]) -> int:
                 verdict = f"DEFECT: {exc}"
             print(f"    {verdict} ({time.monotonic() - t0:.0f} s)", flush=True)
     print(f"\n{len(exercises) - len(defects)}/{len(exercises)} exercises proved both ways "
-          f"in {time.monotonic() - started:.0f} s")  # fmt: skip
+          f"in {time.monotonic() - started:.0f} s", flush=True)  # fmt: skip
     if defects:
         print(f"defects: {', '.join(defects)}", file=sys.stderr)
         return 1
