@@ -537,6 +537,7 @@ STAGES: dict[int, Stage] = {
             "libs/blogweb/tests/test_http_client.py",
             "monolith/comments/remote.py",
             "tests/system/test_store_faults.py",
+            "tests/system/test_parallel_run.py",
             "docs/adr/0005-*",
             "monolith/comments/tests/fake_service.py",
             "monolith/comments/tests/test_remote.py",
