@@ -24,6 +24,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from workshop.blank import Function
 from workshop.catalogue import Exercise, Suite
 
 BROKEN_TYPES = {
@@ -129,7 +130,9 @@ def teaching(exercise: Exercise, outcomes: list[Outcome]) -> list[str]:
     lines: list[str] = []
     failures = [f for o in outcomes for f in o.failures]
     if any(f.kind == "exercise" for f in failures):
-        where = ", ".join(str(b) for b in exercise.blanks)
+        # Only a Function blank raises; a Replace (a shortened docstring, a
+        # planted difference) is no place where something is still to write.
+        where = ", ".join(str(b) for b in exercise.blanks if isinstance(b, Function))
         lines.append(
             f"The code still raises exercise {exercise.id}'s error: nothing is written yet "
             f"in {where}. Start with hint 1 (./exercise hint)."

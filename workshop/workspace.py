@@ -99,7 +99,12 @@ def exercise_at(path: Path, root: Path) -> str | None:
 
 def changes(workspace: Path) -> list[str]:
     """Changed and new files (paths) in a workspace, against its last commit."""
-    out = git(workspace, "status", "--porcelain", "--untracked-files=all")
+    out = subprocess.run(
+        ["git", "-C", str(workspace), "status", "--porcelain", "--untracked-files=all"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout  # not stripped: each line starts with two status columns, maybe blank
     return [line[3:] for line in out.splitlines() if line.strip()]
 
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import io
 import os
+import random
 import signal
 import subprocess
 import sys
 import time
 import uuid
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import psycopg
@@ -23,6 +24,7 @@ from django.core.management.base import CommandError
 from blogtest.monolith import seeded_monolith_database
 from comments import repository
 from comments.management.commands.import_monolith_comments import CHECKPOINT
+from comments.migration_source import PostChecksums, differences
 from comments.tests.conftest import TEST_DB
 
 SERVICE_DIR = Path(__file__).resolve().parents[2]
@@ -191,3 +193,99 @@ def test_bulk_upsert_inserts_the_new_changes_the_different_and_leaves_the_equal(
     stored = mongo_collection.find_one({"_id": str(records[1].id)})
     assert stored["body"] == "edited"
     assert stored["created_at"] == now.replace(microsecond=678_000)  # milliseconds kept
+
+
+# The verification's two halves on their own: what the command compares once
+# both sides are read (no database needed).
+
+T0 = datetime(2026, 1, 2, 3, 4, 5, 678_000, tzinfo=UTC)
+
+
+def checksums(comments) -> PostChecksums:
+    """PostChecksums of (post_id, comment_id, body, created_at) rows, as either side adds them."""
+    checks = PostChecksums()
+    for post_id, comment_id, body, created_at in comments:
+        checks.add(post_id, comment_id, body, created_at)
+    return checks
+
+
+def test_checksums_count_comments_per_post_and_in_total():
+    a, b = uuid.uuid4(), uuid.uuid4()
+
+    checks = checksums(
+        [(a, uuid.uuid4(), "x", T0), (a, uuid.uuid4(), "y", T0), (b, uuid.uuid4(), "z", T0)]
+    )
+
+    assert checks.total == 3
+    assert {post: entry[0] for post, entry in checks.posts.items()} == {str(a): 2, str(b): 1}
+
+
+def test_checksums_do_not_depend_on_the_order_of_the_comments():
+    """The monolith is read in (created_at, id) order, MongoDB in no particular order."""
+    posts = [uuid.uuid4(), uuid.uuid4()]
+    comments = [
+        (posts[n % 2], uuid.uuid4(), f"comment {n}", T0 + timedelta(seconds=n)) for n in range(8)
+    ]
+    forward = checksums(comments)
+
+    for other in (reversed(comments), random.Random(7).sample(comments, len(comments))):
+        again = checksums(other)
+        assert again.posts == forward.posts
+        assert differences(forward, again) == ([], 0)
+
+
+def test_the_same_count_with_other_content_is_a_checksum_difference():
+    post = uuid.uuid4()
+    first = (post, uuid.uuid4(), "first", T0)
+    second = (post, uuid.uuid4(), "second", T0 + timedelta(seconds=1))
+    source = checksums([first, second])
+
+    for changed in (
+        (post, first[1], "First", T0),  # the body
+        (post, first[1], "first", T0 + timedelta(milliseconds=1)),  # the timestamp
+        (post, uuid.uuid4(), "first", T0),  # the id
+    ):
+        shown, count = differences(source, checksums([changed, second]))
+
+        assert count == 1, changed
+        assert shown[0].startswith(
+            f"post {post}: 2 comments on both sides but their checksums differ"
+        ), shown
+
+
+def test_what_mongodb_cannot_keep_of_a_timestamp_is_no_difference():
+    """MongoDB keeps milliseconds, and an instant is the same in every time zone."""
+    post, comment = uuid.uuid4(), uuid.uuid4()
+    source = checksums([(post, comment, "body", T0 + timedelta(microseconds=456))])
+    target = checksums([(post, comment, "body", T0.astimezone(timezone(timedelta(hours=2))))])
+
+    assert differences(source, target) == ([], 0)
+
+
+def test_a_comment_on_another_post_is_a_difference_on_both_posts():
+    a, b = uuid.uuid4(), uuid.uuid4()
+    kept, moved = (uuid.uuid4(), "kept", T0), (uuid.uuid4(), "moved", T0)
+
+    shown, count = differences(
+        checksums([(a, *kept), (a, *moved)]), checksums([(a, *kept), (b, *moved)])
+    )
+
+    assert count == 2  # the totals agree: no line for them
+    assert sorted(shown) == sorted(
+        [
+            f"post {a}: 2 comments in the monolith, 1 in MongoDB",
+            f"post {b}: 0 comments in the monolith, 1 in MongoDB",
+        ]
+    )
+
+
+def test_differences_are_capped_but_all_counted():
+    source = checksums([(uuid.uuid4(), uuid.uuid4(), "x", T0) for _ in range(25)])
+    target = PostChecksums()
+
+    shown, count = differences(source, target)
+
+    assert count == 26  # the total, and each of the 25 posts
+    assert len(shown) == 20
+    assert shown[0] == "total: 25 comments in the monolith, 0 in MongoDB"
+    assert differences(source, target, limit=3) == (shown[:3], 26)
