@@ -160,6 +160,14 @@ bench-events: venv ## stage 4 async: commit-to-effect lag at a fixed event rate,
 .PHONY: compare
 compare: venv ## stage 0 vs stage 4 side by side: req/s, p50/p90/p99, CPU by component, memory (HTML + JSON)
 	@$(PY) bench/compare.py $(COMPARE_ARGS)
+
+# The workshop (docs/workshop/): exercises on the stage history, ./exercise.
+.PHONY: exercises exercises-check
+exercises: ## the workshop's exercises and which pass (then ./exercise start N.M)
+	@$(PYTHON) exercise list
+
+exercises-check: venv ## CI: every exercise fails blank for the intended reason and passes solved
+	@$(PY) exercise prove $(EXERCISES)
 # <<< stage 4
 
 stage-tags: ## build the stage history from this commit: one commit and tag per stage
