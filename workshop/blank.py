@@ -86,7 +86,7 @@ class Replace:
         file.write_text(source.replace(self.old, self.new.replace("{exercise}", exercise)))
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.label}" if self.label else self.path
+        return f"{self.path}: {self.label}" if self.label else ""  # unlabelled: not shown
 
 
 def _read(file: Path, path: str) -> str:

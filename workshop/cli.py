@@ -102,6 +102,11 @@ def cmd_list(args, root: Path, state: State) -> int:
 def cmd_start(args, root: Path, state: State) -> int:
     exercise = get(args.exercise)
     entry = workspace.start(root, exercise, restart=args.restart)
+    if workspace.git(root, "status", "--porcelain", "--untracked-files=no"):
+        print(
+            "Note: your checkout has uncommitted changes; the stage history (and so this "
+            "workspace) is built from its last commit only. Nothing of yours was touched.\n"
+        )
     print(brief(exercise, entry))
     if entry.get("kept_branch"):
         print(f"\nYour earlier commits are on the branch {entry['kept_branch']}.")
