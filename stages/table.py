@@ -647,6 +647,8 @@ STAGES: dict[int, Stage] = {
             "services/posts/**",
             "tests/system/test_stage4_faults.py",
             "tests/system/test_idempotent_retry.py",
+            "tests/system/fault_drill.py",
+            "tests/system/test_fault_drill.py",
             "docs/request-walkthrough.md",
             "bench/compare*.py",
             "tests/tools/test_compare_*.py",
