@@ -14,9 +14,18 @@ the stacks flips from round to round), so the machine's noise hits all alike:
   saturation of that endpoint, taken in the first round) for p50/p90/p99
   without coordinated omission.
 
+Before the rounds, the network hops of each endpoint, counted from the
+X-Request-ID in the components' logs (compare_hops); after them, in async
+mode, the event lag from commit to effect (compare_lag), then the fault
+drills, every stack under the same steady load while a part of stage 4 is
+killed or paused (compare_faults; stage 4 async then runs on a RabbitMQ node
+of the run's own, so the broker drill never stops the shared one).
+
 Writes bench/results/compare-<date>/compare.json (every figure, the machine,
-the versions, the commit) and compare.html (charts inlined), prints the table
-of ratios. Asserts nothing. Stops every process it started, Ctrl-C included.
+the versions, the commit), compare.html (charts inlined), the charts as
+ratios.png, cpu.png and faults.png, and every drill request in
+drill-requests.jsonl; prints the tables. Asserts nothing. Stops every
+process it started, Ctrl-C included.
 
     .venv/bin/python bench/compare.py [--rounds 2] [--duration 3] [--mode async|sync|both]
 """
@@ -24,6 +33,7 @@ of ratios. Asserts nothing. Stops every process it started, Ctrl-C included.
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import tempfile
@@ -36,11 +46,20 @@ from urllib.parse import urlsplit
 import psycopg
 import requests
 from common import ROOT, BenchError, fail, say, shown
+from compare_charts import charts
+from compare_faults import DEFAULT_DRILLS, DRILLS, DrillSettings, own_broker_or_none, run_drills
+from compare_hops import measure_hops
+from compare_lag import event_lag
+from compare_load import post_json
 from compare_procs import StackMeter, cpu_deltas_s, footprint
 from compare_report import (
     BASELINE,
     SECANTUS_NOTE,
+    explanations,
+    faults_table,
+    hops_table,
     html_page,
+    lag_lines,
     ratios,
     summarize,
     table,
@@ -95,10 +114,41 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--mongo-url", default=None, help="a real MongoDB for stage 4's comments service "
         "(mongodb://127.0.0.1:PORT; default: a SecantusDB MongoDB-wire server of the run's own)",
     )  # fmt: skip
+    parser.add_argument(
+        "--hops-requests", type=int, default=3, help="requests per endpoint whose hops are "
+        "counted from the logs (default 3; 0: none)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--lag-rate", type=float, default=20.0, help="events/s for the event lag (default 20)"
+    )
+    parser.add_argument(
+        "--lag-seconds", type=float, default=10.0, help="event lag run, s (default 10; 0: none)"
+    )
+    parser.add_argument(
+        "--faults", action=argparse.BooleanOptionalAction, default=True,
+        help="run the fault drills (default: yes)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--drills", default=",".join(DEFAULT_DRILLS),
+        help=f"drills, comma-separated, of {', '.join(DRILLS)} (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--fault-rate", type=float, default=20.0, help="requests/s to each stack in a drill "
+        "(default 20)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--fault-down", type=float, default=5.0, help="s between a fault and its end (default 5)"
+    )
     parser.add_argument("--out", type=Path, default=None, help="output folder")
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.duration < 1 or args.threads > args.connections:
         parser.error("--rounds and --duration >= 1; --threads <= --connections")
+    args.drills = [d.strip() for d in args.drills.split(",") if d.strip()] if args.faults else []
+    unknown = [d for d in args.drills if d not in DRILLS]
+    if unknown:
+        parser.error(f"unknown drills {', '.join(unknown)}; of {', '.join(DRILLS)}")
+    if args.fault_rate <= 0 or args.fault_down <= 0 or args.lag_rate <= 0:
+        parser.error("--fault-rate, --fault-down and --lag-rate > 0")
     return args
 
 
@@ -125,28 +175,17 @@ def stacks_wanted(mode: str) -> dict[str, tuple[int, str | None]]:
     return {BASELINE: (0, None), **{f"stage4-{m}": (4, m) for m in modes}}
 
 
-def post_json(session: requests.Session, url: str, body: str, deadline_s: float = 30) -> dict:
-    """POSTs until 201 (a new post's comments wait for the comments service to know it)."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        response = session.post(url, data=body, headers={"Content-Type": "application/json"})
-        if response.status_code == 201:
-            return response.json()
-        if time.monotonic() > deadline:
-            fail(f"POST {url} answered {response.status_code}: {response.text[:300]}")
-        time.sleep(0.1)
-
-
 def seed(url: str, posts: int, comments: int) -> dict[str, int]:
     """The same data set on each stack, through its public API: ``posts``
     posts, ``comments`` comments on the first (the one read), a post for
     the comments written by the load. Returns the ids used."""
     session = requests.Session()
     api = f"{url}/api/posts/"
-    ids = [post_json(session, api, POST_BODY)["id"] for _ in range(max(2, posts))]
+    post, comment = json.loads(POST_BODY), json.loads(COMMENT_BODY)
+    ids = [post_json(session, api, post)["id"] for _ in range(max(2, posts))]
     for _ in range(comments):
-        post_json(session, f"{api}{ids[0]}/comments/", COMMENT_BODY)
-    post_json(session, f"{api}{ids[1]}/comments/", COMMENT_BODY)
+        post_json(session, f"{api}{ids[0]}/comments/", comment)
+    post_json(session, f"{api}{ids[1]}/comments/", comment)
     return {"read": ids[0], "write": ids[1]}
 
 
@@ -161,9 +200,13 @@ def endpoints(ids: dict[str, int]) -> dict[str, tuple[str, str | None]]:
     }
 
 
-def meter_for(stack, name: str) -> StackMeter:
+def meter_for(stack, own_broker=None) -> StackMeter:
+    """The stack's components; its own RabbitMQ node counted as one when it has one."""
     roots = {process: popen.pid for process, popen in stack.processes.items()}
-    return StackMeter(roots, stack.databases, SERVER_URL, broker=stack.broker is not None)
+    if own_broker is not None:
+        roots["rabbitmq (own node)"] = own_broker.process.pid
+    shared = stack.broker is not None and own_broker is None
+    return StackMeter(roots, stack.databases, SERVER_URL, broker=shared)
 
 
 # ---------------------------------------------------------------- measuring
@@ -179,6 +222,12 @@ class Run:
         self.paths: dict[str, dict[str, tuple[str, str | None]]] = {}
         self.rounds: dict[str, dict[str, dict[str, list]]] = {}
         self.rates: dict[str, float] = {}
+        self.stacks: dict = {}
+        self.broker = None  # stage 4 async's own RabbitMQ node, for the broker drill
+        self.hops: dict[str, dict] = {}
+        self.lag: dict[str, dict] = {}
+        self.faults: dict = {}
+        self.drill_requests: list[dict] = []
         self.started = time.monotonic()
 
     def out_of_time(self) -> bool:
@@ -281,6 +330,11 @@ def start_stacks(args: argparse.Namespace, workdir: Path, exits: ExitStack, run:
         options = {"gateway": "nginx", "log_dir": log_dir, "mode": mode}
         if stage == 4 and args.mongo_url:
             options["mongo_port"] = mongo_port(args.mongo_url)
+        if mode == "async" and "broker-stop" in args.drills:
+            say("  its own RabbitMQ node, for the broker drill (the shared one is never stopped)")
+            run.broker = own_broker_or_none(exits, want=True)
+            if run.broker is not None:
+                options["broker"] = run.broker.url
         try:
             stack = exits.enter_context(stage_stack(stage, **options))
         except Exception as exc:  # the harness names the failing component and its log
@@ -290,7 +344,8 @@ def start_stacks(args: argparse.Namespace, workdir: Path, exits: ExitStack, run:
         stacks[name] = stack
         run.urls[name] = stack.url
         run.paths[name] = endpoints(ids)
-        run.meters[name] = meter_for(stack, name)
+        run.meters[name] = meter_for(stack, run.broker if "broker" in options else None)
+    run.stacks = stacks
     return stacks
 
 
@@ -332,11 +387,22 @@ def document(args: argparse.Namespace, run: Run, footprints: dict) -> dict:
                 "the stacks. Latency: httperf, one connection per request, 1 ms bins "
                 "(upper edge). CPU: /proc time of each component over the wrk run ÷ requests."
                 + ("" if args.mongo_url else f" Comments endpoints: {SECANTUS_NOTE}.")
+                + " Hops: components whose logs carry a request's X-Request-ID. Event lag: "
+                "a comment's 201 to the posts service's comment_count counting it. Drills: "
+                "every stack under the same steady load while a part of stage 4 is killed "
+                "or paused; the monolith gets the equivalent where it has one."
             ),
+            "hops_requests_per_endpoint": args.hops_requests,
+            "event_lag": {"rate_per_s": args.lag_rate, "seconds": args.lag_seconds},
+            "drills": args.drills,
         },
         "summary": summary,
         "ratios": ratio_table,
         "footprint": footprints,
+        "hops": run.hops,
+        "event_lag": run.lag,
+        "faults": run.faults,
+        "explanations": explanations(run.hops),
         "rounds": run.rounds,
         "table": table(summary, ratio_table),
     }
@@ -349,6 +415,10 @@ def measure(args: argparse.Namespace, out: Path) -> dict:
         start_stacks(args, workdir, exits, run)
         say("Warming up every endpoint on every stack")
         warm_up(run)
+        if args.hops_requests > 0:
+            say(f"Counting hops: {args.hops_requests} requests per endpoint with known request ids")
+            for name, stack in run.stacks.items():
+                run.hops[name] = measure_hops(stack, run.paths[name], name, args.hops_requests)
         for number in range(1, args.rounds + 1):
             if run.out_of_time():
                 say(f"Deadline of {args.deadline} s reached: reporting what was measured")
@@ -356,8 +426,21 @@ def measure(args: argparse.Namespace, out: Path) -> dict:
             say(f"Round {number}/{args.rounds}")
             run.round(number)
         footprints = {name: footprint(meter.sample()) for name, meter in run.meters.items()}
+        kinds = stacks_wanted(args.mode)
+        if args.lag_seconds > 0:
+            for name, stack in run.stacks.items():
+                if kinds[name][1] == "async":
+                    say(f"Event lag on {name}: {args.lag_rate:g}/s for {args.lag_seconds:g} s")
+                    run.lag[name] = event_lag(stack.url, args.lag_rate, args.lag_seconds)
+        if args.drills:
+            say(f"Fault drills, every stack under {args.fault_rate:g} requests/s: "
+                + ", ".join(args.drills))  # fmt: skip
+            settings = DrillSettings(rate=args.fault_rate, down_s=args.fault_down)
+            run.faults, run.drill_requests = run_drills(
+                args.drills, run.stacks, kinds, run.broker, settings
+            )
         say("Stopping the stacks")
-        return document(args, run, footprints)
+        return document(args, run, footprints) | {"drill_requests": run.drill_requests}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -376,14 +459,36 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("compare: interrupted; every process stopped, databases dropped", file=sys.stderr)
         return 130
+    write_report(out, doc)
+    return 0
+
+
+def write_report(out: Path, doc: dict) -> None:
+    """compare.json, the charts as PNG files, compare.html, the drills'
+    requests (one JSON line each), and the tables printed."""
     out.mkdir(parents=True, exist_ok=True)
+    drill_requests = doc.pop("drill_requests", [])
     write_json(out / "compare.json", doc)
-    (out / "compare.html").write_text(html_page(doc))
+    pngs = charts(doc)
+    for stem, png in pngs.items():
+        (out / f"{stem}.png").write_bytes(png)
+    (out / "compare.html").write_text(html_page(doc, pngs))
+    if drill_requests:
+        with (out / "drill-requests.jsonl").open("w") as lines:
+            lines.writelines(json.dumps(r, separators=(",", ":")) + "\n" for r in drill_requests)
     print()
     print(doc["table"])
+    for part, text in (
+        ("hops", hops_table),
+        ("event_lag", lag_lines),
+        ("faults", faults_table),
+    ):
+        if doc.get(part):
+            print()
+            print(text(doc[part]))
     print()
-    say(f"Wrote {shown(out / 'compare.json')} and {shown(out / 'compare.html')}")
-    return 0
+    say(f"Wrote {shown(out)}/: compare.json, compare.html, " + ", ".join(f"{s}.png" for s in pngs)
+        + (", drill-requests.jsonl" if drill_requests else ""))  # fmt: skip
 
 
 if __name__ == "__main__":

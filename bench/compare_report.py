@@ -1,6 +1,8 @@
 """What `make compare` reports, from the rounds it recorded: the median of
-each figure over the rounds, the ratios split ÷ monolith, the printed table,
-the JSON document and a self-contained HTML page (PNG charts inlined).
+each figure over the rounds, the ratios split ÷ monolith, the printed
+tables (ratios, hops, event lag, fault drills), where each endpoint's cost
+comes from (with the hops measured), the JSON document and a self-contained
+HTML page (the PNG charts of compare_charts inlined).
 
 Everything here is arithmetic on recorded figures: tests/tools/
 test_compare_report.py runs it on recorded tool output, without load."""
@@ -9,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 import statistics
 from pathlib import Path
@@ -20,19 +21,21 @@ BASELINE = "stage0"
 SECANTUS_NOTE = "SecantusDB sorts in memory; real MongoDB uses the index"
 SECANTUS_ENDPOINTS = frozenset({"post comments", "create comment"})
 
-# Where the cost of each endpoint comes from in stage 4, for the report.
+# Where the cost of each endpoint comes from in stage 4, beside the hops the
+# run measured (`explanations`): what one more process does besides forwarding.
 COST_SOURCES = {
-    "post list": "one extra loopback hop through nginx; async: the posts service alone "
-    "(comment counts kept from events); sync: plus a call for the counts",
-    "post detail": "one extra hop through nginx; async: the posts service alone; "
-    "sync: plus a call for the count",
-    "post comments": "nginx hop; the comments service on the MongoDB-wire server "
-    "(query, sort, page) instead of one SQL query",
-    "create post": "nginx hop; the posts service's commit writes an outbox row "
-    "(async) that its relay publishes afterwards",
-    "create comment": "nginx hop; the comments service checks the post (its replica, or a "
-    "call to the posts service in sync mode), writes the comment and its pending event "
-    "to the MongoDB-wire server",
+    "post list": "async: the posts service answers alone, the comment counts kept "
+    "from events; sync: it asks the comments service for the page's counts (one call, "
+    "one hop more); every byte of the page is copied once more, through nginx",
+    "post detail": "async: the posts service alone, its count kept from events; sync: "
+    "plus a call for the count",
+    "post comments": "the comments service queries, sorts and pages on the MongoDB-wire "
+    "server (documents decoded from BSON, then written as JSON) instead of one SQL query",
+    "create post": "the posts service's commit also writes an outbox row (async mode), "
+    "which its relay publishes after the reply, off the request path",
+    "create comment": "the comments service checks the post (its replica in async mode, "
+    "a call to the posts service in sync mode), writes the comment and its pending event "
+    "to the MongoDB-wire server; the event reaches the posts consumer after the reply",
 }
 
 
@@ -147,80 +150,102 @@ def table(summary: dict, ratio_table: dict) -> str:
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------- hops, lag, drills
+
+
+def _hops_text(hops: dict) -> str:
+    n = hops["hops"]
+    return f"{n:g} hop{'' if n == 1 else 's'} ({' + '.join(hops['components']) or 'none'})"
+
+
+def explanations(hops: dict[str, dict[str, dict]]) -> dict[str, str]:
+    """Endpoint -> where its cost comes from: the hops measured on each stack
+    (from the request ids in the logs), then what the extra processes do."""
+    texts = {}
+    for endpoint, source in COST_SOURCES.items():
+        measured = [
+            f"{stack} {_hops_text(by_endpoint[endpoint])}"
+            for stack, by_endpoint in hops.items()
+            if endpoint in by_endpoint
+        ]
+        prefix = f"Hops measured: {'; '.join(measured)}. Besides: " if measured else ""
+        texts[endpoint] = prefix + source
+    return texts
+
+
+def hops_table(hops: dict[str, dict[str, dict]]) -> str:
+    """Endpoint by stack: components each request reached, from their logs."""
+    stacks = list(hops)
+    endpoints = list(next(iter(hops.values()), {}))
+    lines = [f"{'hops per request':<16} " + " ".join(f"{s:<34}" for s in stacks)]
+    for endpoint in endpoints:
+        cells = [_hops_text(hops[s][endpoint]) if endpoint in hops[s] else "-" for s in stacks]
+        lines.append(f"{endpoint:<16} " + " ".join(f"{c:<34}" for c in cells))
+    lines.append(
+        "counted from X-Request-ID in each component's log (gateway access log, apps); not "
+        "counted: each app's calls to its store, and the events a write leaves for later"
+    )
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def lag_lines(lag: dict[str, dict]) -> str:
+    return "\n".join(
+        f"event lag {stack}: {f['counted']}/{f['events']} counted at {f['rate_per_s']:g}/s "
+        f"(achieved {f['achieved_per_s']}/s): commit -> counted p50 {f['p50_ms']} ms, "
+        f"p90 {f['p90_ms']} ms, p99 {f['p99_ms']} ms, max {f['max_ms']} ms"
+        for stack, f in lag.items()
+    )
+
+
+def faults_table(faults: dict) -> str:
+    """Per drill and stack: what the clients got, the recovery, the writes."""
+    head = (
+        f"{'drill':<16} {'stack':<12} {'failed':>9} {'recovery':>9} {'behind':>6} "
+        f"{'lost':>4} {'unack':>5}  counter"
+    )
+    lines = [head, "-" * len(head)]
+    for key, drill in faults.get("drills", {}).items():
+        for stack, f in drill["stacks"].items():
+            writes = f["writes"]
+            lost = len(writes["posts"]["missing"]) + len(writes["comments"]["missing"])
+            unack = writes["posts"]["unacknowledged"] + writes["comments"]["unacknowledged"]
+            converged = writes["counter_converged_after_s"]
+            recovered = "-" if f["recovery_s"] is None else f"{f['recovery_s']:.1f} s"
+            line = (
+                f"{key:<16} {stack:<12} {f['failed']:>4}/{f['requests']:<4} "
+                f"{'never' if f['action'] and f['recovery_s'] is None else recovered:>9} "
+                f"{max(f['counter_behind'].values(), default=0):>6} {lost:>4} {unack:>5}  "
+                + (f"ok after {converged:.1f} s" if converged is not None else "NOT converged")
+            )
+            if f.get("not_sent"):
+                line += f"  ({f['not_sent']} not sent: the client's pool was full)"
+            if f.get("note"):
+                line += f"  [{f['note']}]"
+            lines.append(line)
+    if faults.get("error"):
+        lines.append(f"drills stopped by an error: {faults['error']}")
+    lines.append(
+        "failed: requests due from the fault on without a 2xx; recovery: restart -> first whole "
+        "second of 2xx (1 s resolution); behind: most comments acknowledged but not yet in "
+        "comment_count; lost: 201s not found afterwards; unack: written without a 201"
+    )
+    return "\n".join(lines)
+
+
 def write_json(path: Path, document: dict) -> None:
     path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
 
 
-# ---------------------------------------------------------------- charts and HTML
+def html_page(document: dict, charts: dict[str, bytes]) -> str:
+    """The report as one HTML file: ``charts`` (stem -> PNG) inlined, the
+    tables, the explanations, the method."""
 
+    def image(stem: str, alt: str) -> str:
+        if stem not in charts:
+            return ""
+        data = base64.b64encode(charts[stem]).decode("ascii")
+        return f'<img alt="{alt}" src="data:image/png;base64,{data}">'
 
-def _png(figure) -> str:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def ratio_chart(ratio_table: dict) -> str:
-    """Bars of split ÷ monolith per endpoint (throughput, p99, CPU); 1 = parity."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    stacks = list(ratio_table)
-    endpoints = list(next(iter(ratio_table.values()), {}))
-    keys = (("requests_per_s", "req/s"), ("p99_ms", "p99"), ("cpu_ms_per_request_total", "CPU/req"))
-    fig, axes = plt.subplots(
-        1, len(stacks) or 1, figsize=(6.5 * max(1, len(stacks)), 4), squeeze=False
-    )
-    width = 0.8 / len(keys)
-    for ax, stack in zip(axes[0], stacks, strict=False):
-        for i, (key, label) in enumerate(keys):
-            values = [ratio_table[stack][e][key] or 0 for e in endpoints]
-            ax.bar([x + i * width for x in range(len(endpoints))], values, width, label=label)
-        ax.axhline(1, color="black", linewidth=0.8)
-        ax.set_xticks([x + width for x in range(len(endpoints))], endpoints, rotation=20)
-        ax.set_title(f"{stack} ÷ stage 0")
-        ax.set_ylabel("ratio (1 = monolith)")
-        ax.legend()
-    return _png(fig)
-
-
-def cpu_chart(summary: dict) -> str:
-    """Stacked bars of CPU ms per request by component, per endpoint and stack."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    bars = [
-        (f"{endpoint}\n{stack}", fig["cpu_ms_per_request"])
-        for endpoint in next(iter(summary.values()), {})
-        for stack, by_endpoint in summary.items()
-        if (fig := by_endpoint.get(endpoint))
-    ]
-    components = sorted({c for _, cpu in bars for c in cpu})
-    fig, ax = plt.subplots(figsize=(max(7, 1.1 * len(bars)), 4.5))
-    bottoms = [0.0] * len(bars)
-    colours = plt.get_cmap("tab20").colors  # 11+ components: tab10 would repeat
-    for i, component in enumerate(components):
-        values = [cpu.get(component) or 0.0 for _, cpu in bars]
-        colour = colours[i % len(colours)]
-        ax.bar(range(len(bars)), values, bottom=bottoms, label=component, color=colour)
-        bottoms = [b + v for b, v in zip(bottoms, values, strict=True)]
-    ax.set_xticks(range(len(bars)), [label for label, _ in bars], fontsize=7, rotation=30)
-    ax.set_ylabel("CPU ms per request (at saturation)")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
-    return _png(fig)
-
-
-def html_page(document: dict) -> str:
-    """The report as one HTML file: charts inlined, the table, the notes."""
-    summary, ratio_table = document["summary"], document["ratios"]
-    charts = ""
-    if ratio_table:
-        charts += f'<img alt="ratios" src="data:image/png;base64,{ratio_chart(ratio_table)}">'
-    charts += f'<img alt="cpu by component" src="data:image/png;base64,{cpu_chart(summary)}">'
     footprint_rows = "".join(
         f"<tr><td>{html.escape(stack)}</td><td>{f['own_processes']}</td>"
         f"<td>{len(f['own_listening_ports'])}</td><td>{f['total_pss_mib']}</td>"
@@ -231,8 +256,21 @@ def html_page(document: dict) -> str:
         f"<li><b>{html.escape(e)}</b>: {html.escape(s)}"
         + (f" <i>({SECANTUS_NOTE})</i>" if e in SECANTUS_ENDPOINTS else "")
         + "</li>"
-        for e, s in COST_SOURCES.items()
+        for e, s in explanations(document.get("hops", {})).items()
     )
+    extra = ""
+    if document.get("hops"):
+        extra += f"<h2>Network hops</h2><pre>{html.escape(hops_table(document['hops']))}</pre>"
+    if document.get("event_lag"):
+        extra += f"<h2>Event lag</h2><pre>{html.escape(lag_lines(document['event_lag']))}</pre>"
+    if document.get("faults", {}).get("drills") or document.get("faults", {}).get("error"):
+        extra += (
+            "<h2>Fault drills</h2><p>Each stack under the same steady load; per second, the "
+            "requests by status (bars) and the p99 latency (line); shaded: from the fault to "
+            "the restart; dashed: the first whole second of 2xx.</p>"
+            + image("faults", "fault drills")
+            + f"<pre>{html.escape(faults_table(document['faults']))}</pre>"
+        )
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>make compare {html.escape(document["measured_at"])}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:auto}}img{{max-width:100%}}
@@ -241,13 +279,14 @@ pre{{background:#f4f4f4;padding:8px;overflow:auto}}td,th{{padding:2px 8px}}</sty
 <p>{html.escape(document["settings"]["note"])}</p>
 <p>Commit {html.escape(str(document["commit"]))}, measured {html.escape(document["measured_at"])},
 {html.escape(str(document["machine"]["cpu_model"]))}, {document["machine"]["cores"]} cores.</p>
-{charts}
+{image("ratios", "ratios")}{image("cpu", "cpu by component")}
 <h2>Table (medians over rounds)</h2><pre>{html.escape(document["table"])}</pre>
 <h2>Footprint</h2><table border="1"><tr><th>stack</th><th>own processes</th>
 <th>own listening ports</th><th>PSS MiB</th><th>RSS MiB</th></tr>{footprint_rows}</table>
 <p>PSS/RSS include the PostgreSQL backends of the stack's databases and, for stage 4, the
-whole RabbitMQ server (shared).</p>
+RabbitMQ server (its own node when the run has one, else the shared one).</p>
 <h2>Where the cost comes from</h2><ul>{sources}</ul>
+{extra}
 <h2>Method</h2><pre>{html.escape(json.dumps(document["settings"], indent=2))}</pre>
 </body></html>
 """

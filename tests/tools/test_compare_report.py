@@ -1,7 +1,10 @@
 """`make compare`'s arithmetic on recorded tool output (bench/compare_*.py):
 httperf's histogram to percentiles, CPU deltas per process, medians over
-rounds, ratios split ÷ monolith, the table and the self-contained HTML.
-No load, no stack: the speed figures live in the benchmark."""
+rounds, ratios split ÷ monolith, the table and the self-contained HTML; the
+fault drills' status mix per second, recovery time, counters and lost writes;
+hops counted from recorded log lines; event lag percentiles; the drills'
+steady load against a local server. No stack: the speed figures live in the
+benchmark."""
 
 import importlib
 import sys
@@ -55,7 +58,14 @@ def bench():
     (bench/ first on sys.path); forgotten again afterwards."""
     sys.path.insert(0, str(BENCH_DIR))
     try:
-        names = ("common", "compare_tools", "compare_procs", "compare_report")
+        names = (
+            "common",
+            "compare_tools",
+            "compare_procs",
+            "compare_report",
+            "compare_figures",
+            "compare_charts",
+        )
         yield SimpleNamespace(**{name: importlib.import_module(name) for name in names})
     finally:
         sys.path.remove(str(BENCH_DIR))
@@ -210,6 +220,9 @@ def test_table_marks_secantus_endpoints_and_html_is_self_contained(bench):
     assert "0.50x" in comments_row
     assert comments_row.endswith("*")
     assert report.SECANTUS_NOTE in text
+    charts = bench.compare_charts.charts({"summary": summary, "ratios": ratio_table})
+    assert set(charts) == {"ratios", "cpu"}
+    assert all(png.startswith(b"\x89PNG") for png in charts.values())
     page = report.html_page(
         {
             "summary": summary,
@@ -224,8 +237,336 @@ def test_table_marks_secantus_endpoints_and_html_is_self_contained(bench):
                     "total_rss_mib": 2.0}
                 for s in summary
             },
-        }
+        },
+        charts,
     )  # fmt: skip
     assert page.count('src="data:image/png;base64,') == 2
     assert "http://" not in page
     assert "https://" not in page
+
+
+# ---------------------------------------------------------------- drills, hops, lag
+
+
+def drill_records(spec):
+    """Records from lines "at_s endpoint status latency_ms" (status - : no reply)."""
+    records = []
+    for line in spec.strip().splitlines():
+        at, endpoint, status, latency = line.split()
+        records.append(
+            {
+                "at_s": float(at),
+                "endpoint": endpoint.replace("_", " "),
+                "status": None if status == "-" else int(status),
+                "latency_ms": float(latency),
+            }
+        )
+    return records
+
+
+# A posts-kill drill as stage 4 recorded it, thinned to 2 requests a second:
+# killed at 2.0, restart begun at 4.6; nginx answers 503 meanwhile, the
+# comments endpoints keep serving; the first request after the restart waits
+# for the new workers.
+POSTS_KILLED = drill_records("""
+0.0 post_detail 200 9.1
+0.5 post_comments 200 7.4
+1.0 post_list 200 12.0
+1.5 create_comment 201 11.3
+2.0 post_detail 503 4.5
+2.5 post_comments 200 6.1
+3.0 post_list 503 4.7
+3.5 create_comment 201 10.2
+4.0 create_post 503 4.4
+4.5 post_detail 503 5.0
+4.7 post_list - 5000.0
+5.0 post_comments 200 8.0
+5.5 post_detail 200 963.0
+6.0 post_list 200 12.0
+6.5 create_post 201 15.5
+""")
+
+
+def test_per_second_status_mix_and_latency(bench):
+    rows = bench.compare_figures.per_second(POSTS_KILLED, seconds=8)
+    assert [r["second"] for r in rows] == list(range(8))
+    assert (rows[2]["2xx"], rows[2]["5xx"]) == (1, 1)
+    assert (rows[4]["2xx"], rows[4]["5xx"], rows[4]["error"]) == (0, 2, 1)
+    # Nearest rank over the second's requests: p50 of 3 is the 2nd, p99 the largest.
+    assert (rows[4]["p50_ms"], rows[4]["p99_ms"], rows[4]["max_ms"]) == (5.0, 5000.0, 5000.0)
+    assert rows[5]["p99_ms"] == 963.0
+    # Seconds without requests are rows of zeros, so the chart has no gaps.
+    assert rows[7]["2xx"] == 0
+    assert rows[7]["p50_ms"] is None
+
+
+def test_recovery_is_the_first_whole_second_of_2xx_after_the_restart(bench):
+    figures = bench.compare_figures
+    rows = figures.per_second(POSTS_KILLED)
+    result = figures.recovery(rows, fault_at_s=2.0, up_at_s=4.6)
+    # 2.0, 3.0, 4.0, 4.5 (503) and 4.7 (no reply) failed; second 5 is the first clean one.
+    assert result["failed"] == 5
+    assert result["recovered_at_s"] == 5
+    assert result["recovery_s"] == 0.4
+    assert result["failed_after_recovery"] == 0
+    # A relapse after the first clean second is counted, not hidden.
+    relapse = [*rows, dict(rows[0], second=8, **{"2xx": 0, "5xx": 2})]
+    assert figures.recovery(relapse, 2.0, 4.6)["failed_after_recovery"] == 2
+    # Never clean again: no recovery time at all.
+    assert figures.recovery(rows[:5], 2.0, 4.6)["recovery_s"] is None
+    # A fault the clients never saw (a paused consumer): 0, not "never".
+    healthy = figures.per_second([r for r in POSTS_KILLED if r["status"] in (200, 201)])
+    assert figures.recovery(healthy, 2.0, 4.6) == {
+        "failed": 0, "recovered_at_s": None, "recovery_s": 0.0, "failed_after_recovery": 0,
+    }  # fmt: skip
+
+
+def test_by_phase_shows_which_endpoints_a_fault_takes_down(bench):
+    phases = bench.compare_figures.by_phase(POSTS_KILLED, 2.0, 4.6)
+    assert phases["down"]["post comments"] == {"2xx": 1}
+    assert phases["down"]["post detail"] == {"5xx": 2}
+    assert phases["after"]["post list"] == {"error": 1, "2xx": 1}
+    assert phases["before"]["create comment"] == {"2xx": 1}
+
+
+def test_counter_behind_counts_acknowledged_comments_not_yet_counted(bench):
+    records = drill_records("""
+0.0 post_detail 200 5.0
+0.2 create_comment 201 10.0
+0.4 create_comment 201 10.0
+1.0 post_detail 200 5.0
+1.5 create_comment 201 10.0
+2.0 post_detail 200 5.0
+2.5 post_detail 200 5.0
+""")
+    counts = iter([1, 1, 2, 4])  # the consumer paused after the first comment, then caught up
+    for record in records:
+        if record["endpoint"] == "post detail":
+            record["comment_count"] = next(counts)
+    behind = bench.compare_figures.counter_behind(records, counted_before=1)
+    # 1 s: 1 + 2 acknowledged, 1 counted; 2 s: 1 + 3 vs 2, then 4 vs 4.
+    assert behind == {0: 0, 1: 2, 2: 2}
+
+
+def test_writes_check_finds_lost_and_unacknowledged_writes(bench):
+    result = bench.compare_figures.writes_check(["a", "b", "c"], ["a", "c", "x"])
+    assert result == {"acknowledged": 3, "found": 2, "missing": ["b"], "unacknowledged": 1}
+
+
+# Recorded with stage 4 in sync mode behind nginx (tests/support/harness.py):
+# the gateway's access log, the posts service's and the comments service's.
+# The post list asks the comments service for its counts; the comment create
+# asks the posts service whether the post exists.
+GATEWAY_LOG = """\
+127.0.0.1 [30/Nov/2026:20:30:04 +0000] "GET /api/posts/ HTTP/1.1" 200 up=127.0.0.1:38289 \
+up_status=200 rt=0.105 rid=rec-list-1
+127.0.0.1 [30/Nov/2026:20:30:04 +0000] "POST /api/posts/d9cffb64-cd23-4e7c-8e85-8d29281b8eab/\
+comments/ HTTP/1.1" 201 up=127.0.0.1:56461 up_status=201 rt=0.014 rid=rec-comment-1
+127.0.0.1 [30/Nov/2026:20:30:05 +0000] "GET /api/posts/ HTTP/1.1" 200 up=127.0.0.1:38289 \
+up_status=200 rt=0.011 rid=rec-list-10
+"""
+POSTS_LOG = """\
+{"ts": "2026-11-30T20:30:04.080+00:00", "level": "INFO", "logger": "blog.access", "msg": \
+"request", "request_id": "rec-list-1", "method": "GET", "path": "/api/posts/", "status": 200, \
+"duration_ms": 103.07, "bytes": 178, "remote_addr": "127.0.0.1"}
+{"ts": "2026-11-30T20:30:04.091+00:00", "level": "INFO", "logger": "blog.access", "msg": \
+"request", "request_id": "rec-comment-1", "method": "GET", "path": \
+"/internal/posts/d9cffb64-cd23-4e7c-8e85-8d29281b8eab/", "status": 200, "duration_ms": 3.71, \
+"bytes": 85, "remote_addr": "127.0.0.1"}
+[2026-11-30 20:30:01 +0000] [123] [INFO] Booting worker with pid: 123
+"""
+COMMENTS_LOG = """\
+{"ts": "2026-11-30T20:30:04.078+00:00", "level": "INFO", "logger": "blog.access", "msg": \
+"request", "request_id": "rec-list-1", "method": "POST", "path": "/internal/comment-counts/", \
+"status": 200, "duration_ms": 19.94, "bytes": 53, "remote_addr": "127.0.0.1"}
+{"ts": "2026-11-30T20:30:04.097+00:00", "level": "INFO", "logger": "blog.access", "msg": \
+"request", "request_id": "rec-comment-1", "method": "POST", "path": \
+"/api/posts/d9cffb64-cd23-4e7c-8e85-8d29281b8eab/comments/", "status": 201, "duration_ms": \
+13.27, "bytes": 145, "remote_addr": "127.0.0.1"}
+"""
+
+
+def test_hops_are_counted_from_the_request_ids_in_each_components_log(bench):
+    figures = bench.compare_figures
+    logs = {
+        "comments": COMMENTS_LOG.splitlines(),
+        "posts": POSTS_LOG.splitlines(),
+        "gateway": GATEWAY_LOG.splitlines(),
+        "posts-relay": ['{"event":"relay.batch","sent":1}'],
+    }
+    listed = figures.hop_counts(logs, ["rec-list-1"])
+    # rec-list-10 is another request: an id is matched whole, not as a prefix.
+    assert listed["lines_per_request"] == {"gateway": 1.0, "comments": 1.0, "posts": 1.0}
+    assert listed["hops"] == 3.0
+    assert listed["components"][0] == "gateway"
+    created = figures.hop_counts(logs, ["rec-comment-1", "rec-missing"])
+    # One request reached three components, the other none: 1.5 on average, one unlogged.
+    assert created["hops"] == 1.5
+    assert created["unlogged"] == 1
+    assert figures.request_ids_in("not json {") == []
+
+
+def test_lag_percentiles_are_nearest_rank(bench):
+    lags = [float(ms) for ms in range(1, 101)]  # 1..100 ms
+    summary = bench.compare_figures.lag_summary(lags, sent=102)
+    assert (summary["p50_ms"], summary["p90_ms"], summary["p99_ms"]) == (50.0, 90.0, 99.0)
+    assert (summary["counted"], summary["events"], summary["max_ms"]) == (100, 102, 100.0)
+    assert summary["mean_ms"] == 50.5
+    assert bench.compare_figures.lag_summary([], sent=5)["p99_ms"] is None
+
+
+def drill_figures(bench, records, fault_at, up_at, missing=()):
+    figures = bench.compare_figures
+    rows = figures.per_second(records)
+    return {
+        "action": "SIGKILL to posts's process group, then started again" if up_at else None,
+        "note": None if up_at else "no equivalent: the monolith serves comments in its own process",
+        "fault_at_s": fault_at,
+        "up_at_s": up_at,
+        "ready_at_s": up_at and up_at + 1.2,
+        "requests": len(records),
+        "not_sent": 0,
+        **figures.recovery(rows, fault_at, up_at),
+        "per_second": rows,
+        "counter_behind": {"3": 2},
+        "by_phase": figures.by_phase(records, fault_at, up_at),
+        "writes": {
+            "posts": figures.writes_check(["p1", *missing], ["p1"]),
+            "comments": figures.writes_check(["c1"], ["c1", "c2"]),
+            "comment_count": 2,
+            "comments_listed": 2,
+            "counter_converged_after_s": 0.4,
+        },
+    }  # fmt: skip
+
+
+def test_faults_table_explanations_and_charts(bench):
+    report = bench.compare_report
+    healthy = [r for r in POSTS_KILLED if r["status"] in (200, 201)]
+    faults = {
+        "settings": {"rate": 2},
+        "drills": {
+            "posts-kill": {
+                "title": "posts service killed",
+                "stacks": {
+                    "stage0": drill_figures(bench, healthy, 2.0, None),
+                    "stage4-async": drill_figures(bench, POSTS_KILLED, 2.0, 4.6, missing=["p2"]),
+                },
+            }
+        },
+    }
+    text = report.faults_table(faults)
+    row = next(line for line in text.splitlines() if line.startswith("posts-kill       stage4"))
+    assert row.split()[2:8] == ["5/15", "0.4", "s", "2", "1", "1"]
+    assert "[no equivalent" in next(line for line in text.splitlines() if " stage0 " in line)
+    hops = {
+        "stage0": {"post list": {"hops": 1.0, "components": ["monolith"]}},
+        "stage4-sync": {"post list": {"hops": 3.0, "components": ["gateway", "posts", "comments"]}},
+    }
+    explained = report.explanations(hops)["post list"]
+    assert explained.startswith(
+        "Hops measured: stage0 1 hop (monolith); stage4-sync 3 hops (gateway + posts + comments)."
+    )
+    assert "3 hops (gateway + posts + comments)" in report.hops_table(hops)
+    charts = bench.compare_charts.charts({"faults": faults})
+    assert list(charts) == ["faults"]
+    assert charts["faults"].startswith(b"\x89PNG")
+    page = report.html_page(
+        {
+            "measured_at": "2026-11-30T00:00:00+00:00", "commit": "abc", "table": "",
+            "machine": {"cpu_model": "test", "cores": 2}, "settings": {"note": "recorded"},
+            "footprint": {}, "hops": hops, "faults": faults,
+            "event_lag": {"stage4-async": {"events": 10, "counted": 10, "rate_per_s": 20,
+                                           "achieved_per_s": 19.9, "p50_ms": 80.0, "p90_ms": 110.0,
+                                           "p99_ms": 140.0, "max_ms": 140.0}},
+        },
+        charts,
+    )  # fmt: skip
+    assert page.count('src="data:image/png;base64,') == 1
+    assert "stage4-async: 10/10 counted at 20/s" in page
+    assert "Hops measured: stage0 1 hop (monolith)" in page
+
+
+@pytest.fixture
+def local_server():
+    """A local HTTP server: 201 with the request id as id for a POST, 503 for
+    /down, an answer after 0.4 s for /slow, else 200 with a comment_count."""
+    import http.server
+    import json
+    import threading
+    import time
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path == "/slow":
+                time.sleep(0.4)
+            self._answer(503 if self.path == "/down" else 200, {"comment_count": 7})
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self._answer(201, {"id": self.headers["X-Request-ID"]})
+
+        def _answer(self, status, body):
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_steady_load_records_every_request_when_it_was_due(bench, local_server):
+    import time
+
+    load_module = importlib.import_module("compare_load")
+    calls = [
+        load_module.Call("post detail", "GET", "/"),
+        load_module.Call("post list", "GET", "/down"),
+        load_module.Call("create comment", "POST", "/", {"body": "x"}),
+    ]
+    load = load_module.SteadyLoad(local_server, calls, 40, label="t", workers=8)
+    load.start(time.monotonic())
+    time.sleep(0.5)
+    assert load.stop() == 0
+    records = sorted(load.records, key=lambda r: r["at_s"])
+    assert len(records) == load.scheduled >= 6
+    assert [r["at_s"] for r in records] == [n / 40 for n in range(len(records))]
+    by_endpoint = {r["endpoint"]: r for r in records}
+    assert by_endpoint["post detail"]["status"] == 200
+    assert by_endpoint["post detail"]["comment_count"] == 7
+    assert by_endpoint["post list"]["status"] == 503
+    assert by_endpoint["create comment"]["id"].startswith("t-")
+    assert all(r["latency_ms"] > 0 for r in records)
+
+
+def test_requests_a_full_pool_never_sent_are_failures_when_they_were_due(bench, local_server):
+    import time
+
+    load_module = importlib.import_module("compare_load")
+    load = load_module.SteadyLoad(
+        local_server, [load_module.Call("post list", "GET", "/slow")], 20, label="t", workers=1
+    )
+    load.start(time.monotonic())
+    time.sleep(0.5)
+    # One thread, 0.4 s a request, 20 due a second: most wait, and are dropped.
+    dropped = load.stop()
+    records = sorted(load.records, key=lambda r: r["at_s"])
+    assert len(records) == load.scheduled
+    not_sent = [r for r in records if r.get("error") == "not sent"]
+    assert len(not_sent) == dropped >= 3
+    assert all(r["status"] is None for r in not_sent)
+    # Each at the second it was due, its wait counted: a second of failures, not a gap.
+    assert [r["at_s"] for r in records] == [n / 20 for n in range(len(records))]
+    assert all(r["latency_ms"] > 0 for r in not_sent)
+    rows = bench.compare_figures.per_second(records)
+    assert rows[0]["error"] == dropped
