@@ -673,6 +673,7 @@ STAGES: dict[int, Stage] = {
             # The workshop: exercises built on the stage history (./exercise).
             "exercise",
             "workshop/**",
+            "docs/workshop/**",
         ),
         data_migration=("posts", "import_monolith_posts"),
         parity_profiles=("real", "embedded"),

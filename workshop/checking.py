@@ -9,6 +9,8 @@ each failure is classified:
 - ``behaviour``: a behaviour is missing or wrong (an assertion, pytest's
   ``Failed``, a wait that timed out, an exception the code under test let
   through);
+- ``machine``: a server the tests need did not answer (PostgreSQL,
+  RabbitMQ, MongoDB): the machine's problem, said so;
 - ``broken``: the code does not load (an import, syntax or name error, a
   test that could not be collected): never what an exercise may fail with
   when blank.
@@ -41,7 +43,7 @@ BROKEN_TYPES = {
 @dataclass(frozen=True)
 class Failure:
     test: str
-    kind: str  # "exercise", "behaviour" or "broken"
+    kind: str  # "exercise", "behaviour", "broken" or "machine"
     message: str
 
 
@@ -57,9 +59,20 @@ class Outcome:
         return self.returncode == 0 and self.tests > 0 and not self.failures
 
 
+# A server the tests need is not there: the machine's problem, not the code's.
+MACHINE_SIGNS = (
+    "OperationalError",
+    "Connection refused",
+    "could not connect",
+    "ServerSelectionTimeoutError",
+)
+
+
 def classify(kind_type: str, message: str, exercise_id: str) -> str:
     if f"Exercise {exercise_id}" in message:
         return "exercise"
+    if any(sign in kind_type or sign in message[:2000] for sign in MACHINE_SIGNS):
+        return "machine"
     short = kind_type.rsplit(".", 1)[-1]
     if short in BROKEN_TYPES or kind_type in BROKEN_TYPES or "SyntaxError" in message[:200]:
         return "broken"
@@ -143,6 +156,16 @@ def teaching(exercise: Exercise, outcomes: list[Outcome]) -> list[str]:
     for failure in failures:
         lesson = exercise.lesson_for(failure.test)
         if failure.kind == "exercise":
+            continue
+        if failure.kind == "machine":
+            text = (
+                f"{failure.test}: a server the tests need did not answer "
+                f"({_first_line(failure.message, 160)}). Is PostgreSQL (and, from stage 3, "
+                "RabbitMQ) running? This is not your code."
+            )
+            if text not in seen:
+                seen.add(text)
+                lines.append(text)
             continue
         if failure.kind == "broken":
             lines.append(

@@ -53,7 +53,8 @@ def brief(exercise: Exercise, entry: dict | None) -> str:
         "Then: ./exercise check   (hints: ./exercise hint, one at a time; "
         f"{len(exercise.hints)} in all)",
         "",
-        "To see it working afterwards:",
+        "To see it working afterwards (in the workspace, with PYTHONPATH=$PWD/libs so that",
+        "your libs/ is used, not the main checkout's; ./exercise check does it for you):",
         *(f"  {command}" for command in exercise.after),
     ]
     return "\n".join(lines)

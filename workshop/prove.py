@@ -59,7 +59,7 @@ def prove_one(root: Path, clone: Path, exercise: catalogue.Exercise) -> str:
     failures = [f for o in blank for f in o.failures]
     if all(o.passed for o in blank):
         raise Defect("its check passes in the blank workspace")
-    broken = [f for f in failures if f.kind == "broken"]
+    broken = [f for f in failures if f.kind in ("broken", "machine")]
     if broken or not failures:
         detail = "\n".join(f"  {f.test}: {f.message[:400]}" for f in broken)
         detail = detail or blank[0].output[-2000:]

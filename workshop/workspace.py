@@ -215,18 +215,38 @@ def _tidy(root: Path, target: Path, exercise: Exercise) -> None:
         subprocess.run([ruff, *args, *python_files], cwd=target, capture_output=True, check=False)
 
 
+# What the Makefile's virtualenv and node stamps depend on: in a workspace
+# they are dated back (git keeps no dates), so that `make up` or `make test`
+# there never reinstalls into the shared virtualenv, which would point its
+# editable blog-libs at the workspace's libs/.
+STAMP_INPUTS = (
+    "requirements/*.txt",
+    "libs/pyproject.toml",
+    "services/*/requirements*.txt",
+    "tools/node/package.json",
+    "tools/node/package-lock.json",
+)
+LONG_AGO = 946_684_800  # 2000-01-01
+SHARED = {".venv": ".venv", "tools/node/node_modules": "tools/node/node_modules"}
+
+
 def _link_venv(root: Path, target: Path) -> None:
-    """The workspace uses the main checkout's virtualenv (``.venv`` links to
-    it, ignored by git), so `make` there installs nothing new."""
-    venv = target / ".venv"
-    if not venv.exists() and (root / ".venv").is_dir():
-        venv.symlink_to(root / ".venv", target_is_directory=True)
+    """The workspace uses the main checkout's virtualenv and node tools
+    (links, ignored by git), so `make` there installs nothing new."""
+    for link, source in SHARED.items():
+        path, shared = target / link, root / source
+        if not path.exists() and not path.is_symlink() and shared.is_dir():
+            path.symlink_to(shared, target_is_directory=True)
+    for pattern in STAMP_INPUTS:
+        for path in target.glob(pattern):
+            os.utime(path, (LONG_AGO, LONG_AGO))
     exclude = Path(git(root, "rev-parse", "--path-format=absolute", "--git-common-dir"))
     exclude = exclude / "info" / "exclude"
     exclude.parent.mkdir(exist_ok=True)
     lines = exclude.read_text().splitlines() if exclude.exists() else []
-    if "/.venv" not in lines:
-        exclude.write_text("\n".join([*lines, "/.venv"]) + "\n")
+    wanted = [f"/{link}" for link in SHARED if f"/{link}" not in lines]
+    if wanted:
+        exclude.write_text("\n".join([*lines, *wanted]) + "\n")
 
 
 def stale(root: Path, entry: dict) -> str | None:

@@ -82,6 +82,7 @@ SKIP_DIRS = {
     ".ruff_cache",
     "staticfiles",
     "tests",
+    "workspaces",  # [stage 4]
 }
 NAME = re.compile(r"[A-Z][A-Z0-9_]*")
 HELPERS = {"env_bool", "env_list", "env_seconds"}

@@ -119,8 +119,9 @@ EXERCISE = Exercise(
     after=(
         "STAGE=2 make up   # the monolith asks the comments service for counts",
         "curl -s localhost:8080/api/posts/ | head -c 300   # counts from the service",
-        "# stop the comments service (Ctrl-C it in make up's output, or kill its port "
-        "8002), then: curl -si localhost:8000/api/posts/ | head -1   # a fast 503",
+        "kill -STOP $(pgrep -f 'runserver 127.0.0.1:8002')   # pause the comments service",
+        "curl -si localhost:8000/api/posts/ | head -1   # a 503 within about a second",
+        "kill -CONT $(pgrep -f 'runserver 127.0.0.1:8002')   # and back",
     ),
     fast=(
         Suite(
