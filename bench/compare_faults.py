@@ -237,6 +237,24 @@ def check_writes(url: str, post_id: str, records: list[dict], first_comment: str
     }
 
 
+def unverified_writes(records: list[dict], why: str) -> dict:
+    """The writes of a stack that did not answer after its drill: acknowledged
+    ones counted, none looked for (neither found nor lost), and why."""
+
+    def acknowledged(endpoint: str) -> dict:
+        ids = {r["id"] for r in records if r["endpoint"] == endpoint and r.get("id")}
+        return {"acknowledged": len(ids), "found": None, "missing": [], "unacknowledged": 0}
+
+    return {
+        "posts": acknowledged("create post"),
+        "comments": acknowledged("create comment"),
+        "comment_count": None,
+        "comments_listed": None,
+        "counter_converged_after_s": None,
+        "unverified": why,
+    }
+
+
 @dataclass
 class DrillSettings:
     rate: float = 20.0
@@ -302,14 +320,20 @@ def run_drill(key: str, stacks: dict, kinds: dict, broker, settings: DrillSettin
         raw += [{"drill": key, "stack": name, **r} for r in records]
         mark = marks[name] or {"fault_at_s": fault_at, "up_at_s": None}
         rows = per_second(records)
-        writes = check_writes(
-            stack.url, posts[name], records, firsts[name], max(30.0, settings.recovery_s)
-        )
+        try:
+            writes = check_writes(
+                stack.url, posts[name], records, firsts[name], max(30.0, settings.recovery_s)
+            )
+        except BenchError as exc:  # the stack did not come back: say so, drill on
+            writes = unverified_writes(records, str(exc))
         action = actions[name]
         acted = isinstance(action, Action)
+        note = (action.not_ready if acted else action) or None
+        if writes.get("unverified"):
+            note = "; ".join(filter(None, [note, f"writes not verified: {writes['unverified']}"]))
         figures[name] = {
             "action": action.describe() if acted else None,
-            "note": (action.not_ready if acted else action) or None,
+            "note": note,
             **mark,
             "requests": len(records),
             "not_sent": dropped[name],

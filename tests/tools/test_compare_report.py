@@ -65,6 +65,7 @@ def bench():
             "compare_report",
             "compare_figures",
             "compare_charts",
+            "compare_faults",
         )
         yield SimpleNamespace(**{name: importlib.import_module(name) for name in names})
     finally:
@@ -570,3 +571,28 @@ def test_requests_a_full_pool_never_sent_are_failures_when_they_were_due(bench, 
     assert all(r["latency_ms"] > 0 for r in not_sent)
     rows = bench.compare_figures.per_second(records)
     assert rows[0]["error"] == dropped
+
+
+def test_a_stack_that_does_not_come_back_is_reported_not_counted_as_lost(bench):
+    """A drill whose stack never answers again: its writes are neither found
+    nor lost, the table says why, and the next drills still run."""
+    records = [
+        {"endpoint": "create post", "id": "p1"},
+        {"endpoint": "create comment", "id": "c1"},
+        {"endpoint": "create comment", "id": None},
+        {"endpoint": "post list"},
+    ]
+    writes = bench.compare_faults.unverified_writes(records, "GET /api/posts/x/: still 504")
+    assert writes["posts"] == {"acknowledged": 1, "found": None, "missing": [], "unacknowledged": 0}
+    assert writes["comments"]["acknowledged"] == 1
+    assert writes["counter_converged_after_s"] is None
+    healthy = [r for r in POSTS_KILLED if r["status"] in (200, 201)]
+    figures = drill_figures(bench, healthy, 2.0, 4.6)
+    figures.update(writes=writes, note="writes not verified: still 504")
+    text = bench.compare_report.faults_table(
+        {"drills": {"posts-kill": {"title": "t", "stacks": {"stage4-sync": figures}}}}
+    )
+    row = next(line for line in text.splitlines() if line.startswith("posts-kill"))
+    assert "NOT converged" in row
+    assert "writes not verified: still 504" in row
+    assert row.split()[6:8] == ["0", "0"]  # lost, unacknowledged: not counted
