@@ -44,12 +44,14 @@ def ratio_chart(ratio_table: dict) -> bytes:
     width = 0.8 / len(keys)
     for ax, stack in zip(axes[0], stacks, strict=False):
         for i, (key, label) in enumerate(keys):
-            values = [ratio_table[stack][e][key] or 0 for e in endpoints]
+            values = [ratio_table[stack][e][key] or float("nan") for e in endpoints]
             ax.bar([x + i * width for x in range(len(endpoints))], values, width, label=label)
         ax.axhline(1, color="black", linewidth=0.8)
+        # Log scale: a 0.2x throughput and a 50x p99 are both read off the same axis.
+        ax.set_yscale("log")
         ax.set_xticks([x + width for x in range(len(endpoints))], endpoints, rotation=20)
         ax.set_title(f"{stack} ÷ stage 0")
-        ax.set_ylabel("ratio (1 = monolith)")
+        ax.set_ylabel("ratio (1 = monolith, log scale)")
         ax.legend()
     return _png(fig)
 

@@ -658,6 +658,8 @@ STAGES: dict[int, Stage] = {
             "tests/system/test_embedded_events.py",
             "bench/events.py",
             "bench/results/events-*",
+            "bench/results/compare-*/compare.json",
+            "bench/results/compare-*/*.png",
             "migration_notes/04-microservices.md",
             "docker/posts.Dockerfile",
             "docker/stage4.env",
