@@ -57,7 +57,12 @@ class Poller(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.is_set():
-            count = self.session.get(self.url, timeout=5).json()["comment_count"]
+            try:
+                count = self.session.get(self.url, timeout=5).json()["comment_count"]
+            except requests.RequestException:
+                if self.stop.is_set():
+                    return  # the stack is being stopped under the last read
+                raise
             now = time.monotonic()
             for n in range(max(self.first_seen, default=0) + 1, count + 1):
                 self.first_seen[n] = now
