@@ -35,7 +35,7 @@ from tests.deploy.test_k8s_network import (
     Flow,
     Network,
     applied,
-    difference,
+    assert_flows,
     expected,
     front_door_flows,
     mutated,
@@ -199,20 +199,6 @@ def wanted_flows(mode: str, docs: tuple[dict, ...], net: Network) -> set[Flow]:
         wanted.add((src, f"managed-{dst}", ports[dst]) if dst in ports else (src, dst, port))
     outside = [f"managed-{name}" for name in ports]
     return wanted | front_door_flows(topology, docs, outside)
-
-
-def assert_flows(net: Network, wanted: set[Flow], topology, docs, where: str) -> None:
-    """As test_k8s_network.assert_exact: both sides together, and each side on
-    its own (the gateway's ingress takes anyone)."""
-    allowed = net.allowed()
-    assert allowed == wanted, f"{where}: {difference(allowed, wanted)}"
-    egress = net.allowed(("Egress",))
-    wanted_out = {f for f in wanted if f[0] in net.governed()}
-    assert egress == wanted_out, f"{where}, egress: {difference(egress, wanted_out)}"
-    ingress = net.allowed(("Ingress",))
-    wanted_in = {f for f in wanted if f[1] in net.governed()}
-    wanted_in |= front_door_flows(topology, docs, net.everyone())
-    assert ingress == wanted_in, f"{where}, ingress: {difference(ingress, wanted_in)}"
 
 
 @pytest.mark.parametrize("mode", table.stage(STAGE).modes)

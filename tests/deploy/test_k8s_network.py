@@ -392,11 +392,17 @@ def assert_exact(
     where: str,
     more: Iterable[Flow] = (),  # the flows of what runs beside the stage
 ) -> None:
-    """The flows allowed are the ones wanted; and each side is exact on its
-    own (a loose egress is not made good by a strict ingress, nor the other
-    way round): the callers' egress admits only what is wanted, the callees'
+    """The flows allowed are the ones the stage table wants (``expected``)."""
+    assert_flows(net, expected(topology, docs, net) | set(more), topology, docs, where)
+
+
+def assert_flows(
+    net: Network, wanted: set[Flow], topology: table.Topology, docs: tuple[dict, ...], where: str
+) -> None:
+    """The flows allowed are ``wanted``; and each side is exact on its own
+    (a loose egress is not made good by a strict ingress, nor the other way
+    round): the callers' egress admits only what is wanted, the callees'
     ingress too, but for the gateway's, which takes anyone."""
-    wanted = expected(topology, docs, net) | set(more)
     allowed = net.allowed()
     assert allowed == wanted, f"{where}: {difference(allowed, wanted)}"
     egress = net.allowed(("Egress",))
