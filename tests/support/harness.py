@@ -166,6 +166,19 @@ def manage(app: str, env: dict[str, str], *args: str) -> None:
         )
 
 
+# >>> stage 2: the data migration into stage 2, as `make migrate-stage 2` runs it
+def import_monolith_comments(monolith_database: str, mongo_url: str) -> None:
+    """Copies (and verifies) the comments of the monolith's database into the
+    comments service's MongoDB at ``mongo_url``."""
+    env = {
+        "MONOLITH_DATABASE_URL": monolith_database,
+        "MONGO_URL": mongo_url,
+        "MONGO_DB": "comments",
+    }
+    manage("comments", env, "import_monolith_comments", "--quiet")
+
+
+# <<< stage 2
 # >>> stage 1: the gateway, real nginx or the dev router
 def nginx_binary() -> str:
     return os.environ.get("NGINX_BIN") or shutil.which("nginx") or "/usr/sbin/nginx"

@@ -40,14 +40,7 @@ def test_the_comments_service_answers_every_read_as_the_monolith_does(tmp_path):
         manage(REPO_ROOT, env, "seed", "--posts", "6", "--comments", "60", "--reset", "--quiet")
         # The copy the comments service will serve (make migrate-stage 2).
         mongo_url = run.enter_context(mongo_wire_server(tmp_path / "mongo"))
-        comments_env = {
-            **os.environ,
-            **harness.app_settings("comments"),
-            "MONOLITH_DATABASE_URL": database,
-            "MONGO_URL": mongo_url,
-            "MONGO_DB": "comments",
-        }
-        manage(harness.app_dir("comments"), comments_env, "import_monolith_comments", "--quiet")
+        harness.import_monolith_comments(database, mongo_url)
         # The primary: the monolith as it was before the switch, serving comments itself.
         (tmp_path / "primary").mkdir()
         primary = run.enter_context(

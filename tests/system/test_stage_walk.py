@@ -73,14 +73,7 @@ def test_one_data_set_walks_through_the_stages(tmp_path):
         # >>> stage 2: the comments migrated into MongoDB, served by the comments service
         mongo_url = walk.enter_context(mongo_wire_server(tmp_path / "mongo"))
         mongo_port = int(mongo_url.rsplit(":", 1)[1])
-        comments_env = {
-            **os.environ,
-            **harness.app_settings("comments"),
-            "MONOLITH_DATABASE_URL": monolith_db,
-            "MONGO_URL": mongo_url,
-            "MONGO_DB": "comments",
-        }
-        run(harness.app_dir("comments"), comments_env, "import_monolith_comments", "--quiet")
+        harness.import_monolith_comments(monolith_db, mongo_url)
         (tmp_path / "stage2").mkdir()
         with harness.stage_stack(
             2,
