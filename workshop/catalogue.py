@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from workshop.blank import Function, Replace
 
@@ -48,7 +48,6 @@ class Exercise:
     # trust them while working.
     fast: tuple[Suite, ...] = ()
     files_hint: str = ""  # where to look, for the brief (default: the blanks)
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def files(self) -> tuple[str, ...]:

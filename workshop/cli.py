@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 from workshop import checking, workspace
@@ -157,7 +158,7 @@ def cmd_check(args, root: Path, state: State) -> int:
     for outcome in outcomes:
         lines = outcome.output.rstrip().splitlines() if args.verbose else []
         print(textwrap.indent("\n".join(lines or checking.summary_lines(outcome.output)), "  | "))
-    entry["last_check"] = {"passed": passed, "at": _now()}
+    entry["last_check"] = {"passed": passed, "at": time.strftime("%Y-%m-%d %H:%M:%S")}
     state.save()
     if passed:
         tests = sum(o.tests for o in outcomes)
@@ -204,12 +205,6 @@ def cmd_prove(args, root: Path, state: State) -> int:
     from workshop import prove
 
     return prove.main(args.exercises)
-
-
-def _now() -> str:
-    import time
-
-    return time.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def parser() -> argparse.ArgumentParser:

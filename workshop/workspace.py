@@ -12,11 +12,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from stages import history
 from workshop.catalogue import Exercise
 
 WORKSPACES = "workspaces"
@@ -108,19 +108,15 @@ def changes(workspace: Path) -> list[str]:
     return [line[3:] for line in out.splitlines() if line.strip()]
 
 
-def stage_build(root: Path):
-    """The stage history of the main checkout's HEAD (stages.history), and
-    the uncommitted changes it leaves out."""
-    sys.path.insert(0, str(root))
-    from stages import history
-
+def stage_build(root: Path) -> tuple[history.Git, list[history.Built]]:
+    """The stage history of the checkout's HEAD (stages.history): its git
+    and the stage commits, written to the object store, no ref touched."""
     repo = history.open_repository(root)
     source = history.CommitSource(repo, repo.text("rev-parse", "HEAD"))
     try:
-        built = history.build(repo, source)
+        return repo, history.build(repo, source)
     except history.HistoryError as exc:
         raise WorkshopError(f"the stage history does not build: {exc}") from None
-    return repo, built, history
 
 
 def start(root: Path, exercise: Exercise, *, restart: bool = False) -> dict:
@@ -148,7 +144,7 @@ def start(root: Path, exercise: Exercise, *, restart: bool = False) -> dict:
                 f"current history: ./exercise start {exercise.id} --restart (your commits "
                 "stay on a backup branch)."
             )
-    repo, built, history = stage_build(root)
+    repo, built = stage_build(root)
     by_stage = {b.number: b for b in built}
     stage = by_stage[exercise.stage]
     history.set_tags(repo, built)
@@ -197,7 +193,6 @@ def start(root: Path, exercise: Exercise, *, restart: bool = False) -> dict:
         "kept_branch": kept,
     }
     state.data["exercises"][exercise.id] = entry
-    state.data["current"] = exercise.id
     state.save()
     return entry
 
@@ -251,7 +246,7 @@ def _link_venv(root: Path, target: Path) -> None:
 
 def stale(root: Path, entry: dict) -> str | None:
     """Why the workspace no longer matches main's stage history, or None."""
-    _, built, _ = stage_build(root)
+    _, built = stage_build(root)
     now = {b.number: b for b in built}[entry["stage"]]
     if now.tree == entry["stage_tree"]:
         return None
