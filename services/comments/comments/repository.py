@@ -30,7 +30,12 @@ from datetime import (
 import pymongo
 from django.conf import settings
 from pymongo.collection import Collection
-from pymongo.errors import ConnectionFailure, DuplicateKeyError
+from pymongo.errors import (
+    ConnectionFailure,
+    DuplicateKeyError,
+    OperationFailure,  # [stage 3]
+    PyMongoError,  # [stage 3]
+)
 
 from blogweb.exceptions import DependencyUnavailable
 from blogweb.idempotency import KeyTaken
@@ -379,6 +384,22 @@ def outbox_mark_sent(*, document_id: str, event_id: str) -> bool:
     return result.modified_count == 1
 
 
+def outbox_mark_sent_many(sent: Iterable[tuple[str, str]]) -> int:
+    """``outbox_mark_sent`` for many ``(document id, event id)`` at once: one
+    unordered bulk write, so one journal commit for a relay's whole batch
+    instead of one per event. How many it removed."""
+    updates = [
+        pymongo.UpdateOne(
+            {"_id": str(document_id), "outbox.id": str(event_id)}, {"$unset": {"outbox": ""}}
+        )
+        for document_id, event_id in sent
+    ]
+    if not updates:
+        return 0
+    with _mongo() as comments:
+        return comments.bulk_write(updates, ordered=False).modified_count
+
+
 def outbox_postpone(*, document_id: str, event_id: str, error: str, delay_s: float) -> None:
     """Keeps the event pending, tried again after ``delay_s`` (unroutable, nacked)."""
     with _mongo() as comments:
@@ -397,6 +418,48 @@ def outbox_postpone(*, document_id: str, event_id: str, error: str, delay_s: flo
 def outbox_pending_count() -> int:
     with _mongo() as comments:
         return comments.count_documents({"outbox.id": {"$gt": ""}})
+
+
+# What a server without change streams (a standalone mongod) answers to $changeStream.
+CHANGE_STREAM_UNSUPPORTED = {40573}  # "only supported on replica sets"
+
+
+class OutboxWatch:
+    """New pending events as they are written: a change stream on the comments
+    that lets through only the inserts that carry one (a comment's own
+    event), not the relay's ``$unset`` nor a postponement."""
+
+    PIPELINE = [
+        {"$match": {"operationType": "insert", "fullDocument.outbox.id": {"$exists": True}}}
+    ]
+
+    def __init__(self, *, max_await_ms: int) -> None:
+        """Opens the stream now: what is inserted from here on is seen. Raises
+        ``DependencyUnavailable``, or ``ChangeStreamsUnsupported``."""
+        try:
+            with _mongo() as comments:
+                self._stream = comments.watch(self.PIPELINE, max_await_time_ms=max_await_ms)
+        except OperationFailure as exc:
+            if exc.code in CHANGE_STREAM_UNSUPPORTED:
+                raise ChangeStreamsUnsupported(str(exc)) from exc
+            raise
+
+    def wait(self) -> bool:
+        """True when an insert with a pending event arrived since the last call
+        (one per call); False after ``max_await_ms`` without. A stream the
+        server lost raises ``DependencyUnavailable``: open a new one."""
+        try:
+            return self._stream.try_next() is not None
+        except PyMongoError as exc:  # the driver resumed once already, where it could
+            raise DependencyUnavailable(DEPENDENCY) from exc
+
+    def close(self) -> None:
+        with suppress(PyMongoError):
+            self._stream.close()
+
+
+class ChangeStreamsUnsupported(Exception):
+    """The server has no change streams: a standalone mongod."""
 
 
 # --- Replica of posts (POST_LOOKUP=async), fed by post.created / post.deleted ---

@@ -4,13 +4,16 @@ with confirms and mandatory, removed from the document only after the ack."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import logging
 import threading
 import uuid
 from collections.abc import Iterator
 
 import kombu
+import pymongo
 import pytest
 from django.core.management import call_command
 
@@ -58,10 +61,11 @@ def bound_queue(amqp, exchange_name) -> Iterator[kombu.Queue]:
 def make_relay(broker_url, exchange_name):
     made: list[EnvelopePublisher] = []
 
-    def make(url: str = broker_url) -> CommentsOutboxRelay:
+    def make(url: str = broker_url, **options) -> CommentsOutboxRelay:
+        """``options``: CommentsOutboxRelay's (a 0.5 s sweep unless given)."""
         publisher = EnvelopePublisher(url, exchange_name, connect_timeout=2, confirm_timeout=5)
         made.append(publisher)
-        return CommentsOutboxRelay(publisher, sweep_interval=0.5)
+        return CommentsOutboxRelay(publisher, **{"sweep_interval": 0.5, **options})
 
     yield make
     for publisher in made:
@@ -216,3 +220,111 @@ def test_the_relay_loop_sweeps_new_comments_and_stops(
         thread.join(timeout=10)
     assert not thread.is_alive()
     assert relay.totals.published == 1
+
+
+@contextlib.contextmanager
+def running(relay: CommentsOutboxRelay) -> Iterator[CommentsOutboxRelay]:
+    """The relay's loop in a thread, once it listens and did its first pass."""
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run_forever, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_until(relay.listening.is_set, what="the relay's first pass")
+        yield relay
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+def has_change_streams(collection: pymongo.collection.Collection) -> bool:
+    """Asked of the server directly: a replica set or SecantusDB has them, a
+    standalone mongod (TEST_MONGO_URL in the GitHub workflow) has not."""
+    try:
+        collection.watch(max_await_time_ms=10).close()
+    except pymongo.errors.OperationFailure:
+        return False
+    return True
+
+
+# A sweep that never comes within a test: what arrives was woken, not swept.
+NO_SWEEP_S = 600.0
+
+
+def test_a_new_comment_wakes_the_relay_before_its_sweep(
+    client, fake_posts, mongo_collection, bound_queue, make_relay
+):
+    """With change streams, the insert wakes the relay; a standalone refuses
+    them, and the relay sweeps at its fallback interval instead."""
+    relay = make_relay(sweep_interval=NO_SWEEP_S, fallback_sweep_interval=0.1)
+    with running(relay):
+        assert relay.store.watching == has_change_streams(mongo_collection)
+        comment = create_comment(client, fake_posts.add(uuid.uuid4()))
+        message = wait_until(lambda: bound_queue.get(no_ack=True), what="the woken relay's event")
+        assert Envelope.from_json(message.body).data["id"] == comment["id"]
+    assert "outbox" not in mongo_collection.find_one({"_id": comment["id"]})
+
+
+def test_without_change_streams_the_relay_says_so_and_sweeps(
+    client, fake_posts, mongo_collection, bound_queue, make_relay, monkeypatch, caplog
+):
+    """What a standalone mongod does, on any server: the watch is refused."""
+
+    def refused(**_options):
+        raise repository.ChangeStreamsUnsupported("only supported on replica sets")
+
+    monkeypatch.setattr(repository, "OutboxWatch", refused)
+    relay = make_relay(sweep_interval=NO_SWEEP_S, fallback_sweep_interval=0.1)
+    with caplog.at_level(logging.INFO, logger="comments.outbox_relay"), running(relay):
+        comment = create_comment(client, fake_posts.add(uuid.uuid4()))
+        message = wait_until(lambda: bound_queue.get(no_ack=True), what="the swept event")
+    assert Envelope.from_json(message.body).data["id"] == comment["id"]
+    assert not relay.store.watching
+    assert relay.sweep_interval == 0.1
+    said = [
+        json.loads(r.getMessage()) for r in caplog.records if "relay.sweeping" in r.getMessage()
+    ]
+    assert len(said) == 1
+    assert "replica sets" in said[0]["why"]
+
+
+def test_a_lost_change_stream_is_opened_again(
+    client, fake_posts, mongo_collection, bound_queue, make_relay
+):
+    """The client under the stream is closed (as when the server restarts):
+    the relay opens another stream, and still wakes on the next comment."""
+    if not has_change_streams(mongo_collection):
+        pytest.skip("a standalone mongod has no change stream to lose")
+    relay = make_relay(sweep_interval=NO_SWEEP_S)
+    with running(relay):
+        first = relay.store._watch
+        repository.close_clients()
+        wait_until(lambda: relay.store._watch not in (None, first), what="a new change stream")
+        comment = create_comment(client, fake_posts.add(uuid.uuid4()))
+        message = wait_until(lambda: bound_queue.get(no_ack=True), what="the woken relay's event")
+    assert Envelope.from_json(message.body).data["id"] == comment["id"]
+
+
+def test_a_batch_is_unset_in_one_write_and_only_what_was_acked(
+    client, fake_posts, mongo_collection, bound_queue, make_relay
+):
+    """The broker goes away after two of five acks: those two are removed at
+    the batch's end, the other three stay pending."""
+    post_id = fake_posts.add(uuid.uuid4())
+    ids = [create_comment(client, post_id, body=f"c{i}")["id"] for i in range(5)]
+    relay = make_relay()
+    publish = relay.publisher.publish_json
+    acked: list[str] = []
+
+    def two_then_down(body, **kwargs):
+        if len(acked) == 2:
+            raise BrokerUnavailable("the broker went away")
+        acked.append(Envelope.from_json(body).data["id"])
+        return publish(body, **kwargs)
+
+    relay.publisher.publish_json = two_then_down
+    with pytest.raises(BrokerUnavailable):
+        relay.run_once()
+    pending = {doc["_id"] for doc in mongo_collection.find({"outbox": {"$exists": True}})}
+    assert pending == set(ids) - set(acked)
+    assert len(pending) == 3

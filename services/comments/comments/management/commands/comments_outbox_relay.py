@@ -10,7 +10,8 @@ class Command(BaseCommand):
     help = (
         "Publish the comments' pending events (the outbox field of each comment) to the "
         "topic exchange with publisher confirms and mandatory, removing each only after "
-        "the broker's ack. Sweeps every 0.1 s; --once for one pass."
+        "the broker's ack. Woken by a change stream where MongoDB has them (a replica set), "
+        "sweeping every second; every 0.1 s where it has not (a standalone). --once for one pass."
     )
 
     def add_arguments(self, parser):
@@ -18,7 +19,18 @@ class Command(BaseCommand):
         parser.add_argument("--broker-url", help="default: settings.BLOGBUS_BROKER_URL")
         parser.add_argument("--exchange", help="default: settings.BLOGBUS_EXCHANGE")
         parser.add_argument("--batch-size", type=int, default=100)
-        parser.add_argument("--sweep-interval", type=float, default=0.1, help="seconds")
+        parser.add_argument(
+            "--sweep-interval", type=float, default=1.0, help="seconds, with a change stream"
+        )
+        parser.add_argument(
+            "--fallback-sweep-interval",
+            type=float,
+            default=0.1,
+            help="seconds, where the server has no change streams",
+        )
+        parser.add_argument(
+            "--no-watch", action="store_true", help="sweep only, without a change stream"
+        )
 
     def handle(self, *args, **options):
         publisher = EnvelopePublisher(
@@ -29,5 +41,7 @@ class Command(BaseCommand):
             publisher,
             batch_size=options["batch_size"],
             sweep_interval=options["sweep_interval"],
+            fallback_sweep_interval=options["fallback_sweep_interval"],
+            watch=not options["no_watch"],
         )
         run_command(relay, once=options["once"])
