@@ -119,8 +119,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "counted from the logs (default 3; 0: none)",
     )  # fmt: skip
     parser.add_argument(
-        "--lag-rate", type=float, default=20.0, help="events/s for the event lag (default 20)"
-    )
+        "--lag-rates", default="50,100",
+        help="events/s for the event lag, comma-separated (default 50,100)",
+    )  # fmt: skip
     parser.add_argument(
         "--lag-seconds", type=float, default=10.0, help="event lag run, s (default 10; 0: none)"
     )
@@ -147,8 +148,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = [d for d in args.drills if d not in DRILLS]
     if unknown:
         parser.error(f"unknown drills {', '.join(unknown)}; of {', '.join(DRILLS)}")
-    if args.fault_rate <= 0 or args.fault_down <= 0 or args.lag_rate <= 0:
-        parser.error("--fault-rate, --fault-down and --lag-rate > 0")
+    try:
+        args.lag_rates = [float(rate) for rate in args.lag_rates.split(",") if rate.strip()]
+    except ValueError:
+        parser.error(f"--lag-rates: numbers, comma-separated, not {args.lag_rates!r}")
+    if args.fault_rate <= 0 or args.fault_down <= 0 or min(args.lag_rates, default=0) <= 0:
+        parser.error("--fault-rate, --fault-down and --lag-rates > 0")
     return args
 
 
@@ -393,7 +398,7 @@ def document(args: argparse.Namespace, run: Run, footprints: dict) -> dict:
                 "or paused; the monolith gets the equivalent where it has one."
             ),
             "hops_requests_per_endpoint": args.hops_requests,
-            "event_lag": {"rate_per_s": args.lag_rate, "seconds": args.lag_seconds},
+            "event_lag": {"rates_per_s": args.lag_rates, "seconds": args.lag_seconds},
             "drills": args.drills,
         },
         "summary": summary,
@@ -430,8 +435,11 @@ def measure(args: argparse.Namespace, out: Path) -> dict:
         if args.lag_seconds > 0:
             for name, stack in run.stacks.items():
                 if kinds[name][1] == "async":
-                    say(f"Event lag on {name}: {args.lag_rate:g}/s for {args.lag_seconds:g} s")
-                    run.lag[name] = event_lag(stack.url, args.lag_rate, args.lag_seconds)
+                    for rate in args.lag_rates:
+                        say(f"Event lag on {name}: {rate:g}/s for {args.lag_seconds:g} s")
+                        run.lag[f"{name} at {rate:g}/s"] = event_lag(
+                            stack.url, rate, args.lag_seconds, meter=run.meters[name]
+                        )
         if args.drills:
             say(f"Fault drills, every stack under {args.fault_rate:g} requests/s: "
                 + ", ".join(args.drills))  # fmt: skip

@@ -189,12 +189,22 @@ def hops_table(hops: dict[str, dict[str, dict]]) -> str:
 
 
 def lag_lines(lag: dict[str, dict]) -> str:
-    return "\n".join(
-        f"event lag {stack}: {f['counted']}/{f['events']} counted at {f['rate_per_s']:g}/s "
-        f"(achieved {f['achieved_per_s']}/s): commit -> counted p50 {f['p50_ms']} ms, "
-        f"p90 {f['p90_ms']} ms, p99 {f['p99_ms']} ms, max {f['max_ms']} ms"
-        for stack, f in lag.items()
-    )
+    """Keyed "<stack> at <rate>/s"."""
+    lines = []
+    for stack, f in lag.items():
+        lines.append(
+            f"event lag {stack}: {f['counted']}/{f['events']} counted (achieved "
+            f"{f['achieved_per_s']}/s): commit -> counted p50 {f['p50_ms']} ms, "
+            f"p90 {f['p90_ms']} ms, p99 {f['p99_ms']} ms, max {f['max_ms']} ms"
+        )
+        cpu = f.get("cpu_ms_per_event") or {}
+        if cpu:
+            top = sorted(cpu.items(), key=lambda kv: -kv[1])[:4]
+            lines.append(
+                f"  CPU per event (the create included) {sum(cpu.values()):.1f} ms: "
+                + ", ".join(f"{name} {ms:g}" for name, ms in top)
+            )
+    return "\n".join(lines)
 
 
 def faults_table(faults: dict) -> str:

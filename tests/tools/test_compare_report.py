@@ -477,14 +477,22 @@ def test_faults_table_explanations_and_charts(bench):
             "measured_at": "2026-11-30T00:00:00+00:00", "commit": "abc", "table": "",
             "machine": {"cpu_model": "test", "cores": 2}, "settings": {"note": "recorded"},
             "footprint": {}, "hops": hops, "faults": faults,
-            "event_lag": {"stage4-async": {"events": 10, "counted": 10, "rate_per_s": 20,
+            "event_lag": {"stage4-async at 20/s": {"events": 10, "counted": 10, "rate_per_s": 20,
                                            "achieved_per_s": 19.9, "p50_ms": 80.0, "p90_ms": 110.0,
-                                           "p99_ms": 140.0, "max_ms": 140.0}},
+                                           "p99_ms": 140.0, "max_ms": 140.0,
+                                           "cpu_ms_per_event": {"comments": 4.5, "mongodb": 7.9,
+                                                                "gateway": 0.3, "posts": 0.02,
+                                                                "rabbitmq": 1.0}}},
         },
         charts,
     )  # fmt: skip
     assert page.count('src="data:image/png;base64,') == 1
-    assert "stage4-async: 10/10 counted at 20/s" in page
+    assert "stage4-async at 20/s: 10/10 counted (achieved 19.9/s)" in page
+    # The four heaviest components, of a total over all of them.
+    assert (
+        "CPU per event (the create included) 13.7 ms: mongodb 7.9, comments 4.5, rabbitmq 1, "
+        "gateway 0.3</pre>" in page
+    )
     assert "Hops measured: stage0 1 hop (monolith)" in page
 
 
@@ -596,3 +604,27 @@ def test_a_stack_that_does_not_come_back_is_reported_not_counted_as_lost(bench):
     assert "NOT converged" in row
     assert "writes not verified: still 504" in row
     assert row.split()[6:8] == ["0", "0"]  # lost, unacknowledged: not counted
+
+
+def test_the_kth_201_is_paired_with_the_count_reaching_k(bench):
+    """Writes answered out of order (several in flight): the lag of the k-th
+    201 in time is the first read that counted k, past what was there first."""
+    events = importlib.import_module("events")
+    committed = [10.0, 10.1, 10.3]  # sorted times of the 201s
+    first_seen = {1: 9.0, 2: 10.05, 3: 10.25, 4: 10.3}  # count 1: the comment before
+    lags = events.lags_ms(committed, first_seen, offset=1)
+    assert [round(lag, 6) for lag in lags] == [50.0, 150.0, 0.0]
+    # A count never reached: that write is not counted (the summary says how many were).
+    assert len(events.lags_ms(committed, {1: 9.0, 2: 10.05}, offset=1)) == 1
+
+
+def test_open_loop_writes_send_each_when_due_and_return_the_201s_in_order(bench, local_server):
+    events = importlib.import_module("events")
+    seen: list[int] = []
+    committed, took = events.open_loop_writes(
+        f"{local_server}/comments/", 50.0, 20, writers=4, progress=seen.append
+    )
+    assert len(committed) == 20
+    assert committed == sorted(committed)
+    assert took >= 19 / 50  # the last was not sent before it was due
+    assert seen == [2, 4, 6, 8, 10, 12, 14, 16, 18, 20]
