@@ -420,10 +420,6 @@ def outbox_pending_count() -> int:
         return comments.count_documents({"outbox.id": {"$gt": ""}})
 
 
-# What a server without change streams (a standalone mongod) answers to $changeStream.
-CHANGE_STREAM_UNSUPPORTED = {40573}  # "only supported on replica sets"
-
-
 class OutboxWatch:
     """New pending events as they are written: a change stream on the comments
     that lets through only the inserts that carry one (a comment's own
@@ -435,14 +431,14 @@ class OutboxWatch:
 
     def __init__(self, *, max_await_ms: int) -> None:
         """Opens the stream now: what is inserted from here on is seen. Raises
-        ``DependencyUnavailable``, or ``ChangeStreamsUnsupported``."""
+        ``DependencyUnavailable``, or ``ChangeStreamsUnsupported`` when the
+        server refuses the command (a standalone; a user without the
+        ``changeStream`` action, which ``readWrite`` has)."""
         try:
             with _mongo() as comments:
                 self._stream = comments.watch(self.PIPELINE, max_await_time_ms=max_await_ms)
         except OperationFailure as exc:
-            if exc.code in CHANGE_STREAM_UNSUPPORTED:
-                raise ChangeStreamsUnsupported(str(exc)) from exc
-            raise
+            raise ChangeStreamsUnsupported(f"{exc.code}: {exc}") from exc
 
     def wait(self) -> bool:
         """True when an insert with a pending event arrived since the last call
@@ -459,7 +455,8 @@ class OutboxWatch:
 
 
 class ChangeStreamsUnsupported(Exception):
-    """The server has no change streams: a standalone mongod."""
+    """The server refused a change stream: a standalone mongod answers 40573,
+    "The $changeStream stage is only supported on replica sets"."""
 
 
 # --- Replica of posts (POST_LOOKUP=async), fed by post.created / post.deleted ---
