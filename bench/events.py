@@ -241,6 +241,8 @@ def main() -> int:
         help="requests in flight at most, steady phase (default 8)",
     )
     args = parser.parse_args()
+    if args.rate <= 0 or args.seconds <= 0 or args.burst < 1 or args.writers < 1:
+        parser.error("--rate, --seconds > 0; --burst, --writers >= 1")
     result = run(args)
     lag, burst = result["steady"]["lag_ms"], result["burst"]
     print(
