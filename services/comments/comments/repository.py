@@ -374,20 +374,11 @@ def outbox_due(*, limit: int, now: datetime | None = None) -> list[OutboxEntry]:
         ]
 
 
-def outbox_mark_sent(*, document_id: str, event_id: str) -> bool:
-    """Removes the pending event (after the broker's ack). Only that event:
-    keyed by the document and the event id."""
-    with _mongo() as comments:
-        result = comments.update_one(
-            {"_id": str(document_id), "outbox.id": str(event_id)}, {"$unset": {"outbox": ""}}
-        )
-    return result.modified_count == 1
-
-
 def outbox_mark_sent_many(sent: Iterable[tuple[str, str]]) -> int:
-    """``outbox_mark_sent`` for many ``(document id, event id)`` at once: one
-    unordered bulk write, so one journal commit for a relay's whole batch
-    instead of one per event. How many it removed."""
+    """Removes these pending events (after the broker's acks), each keyed by
+    its document and its event id, so only that event: one unordered bulk
+    write, one journal commit for a relay's whole batch instead of one per
+    event. How many it removed."""
     updates = [
         pymongo.UpdateOne(
             {"_id": str(document_id), "outbox.id": str(event_id)}, {"$unset": {"outbox": ""}}

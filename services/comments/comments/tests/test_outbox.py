@@ -328,3 +328,16 @@ def test_a_batch_is_unset_in_one_write_and_only_what_was_acked(
     pending = {doc["_id"] for doc in mongo_collection.find({"outbox": {"$exists": True}})}
     assert pending == set(ids) - set(acked)
     assert len(pending) == 3
+
+
+def test_the_bulk_unset_removes_only_the_event_named(client, fake_posts, mongo_collection):
+    """Keyed by document and event id: a stale id (an event already replaced)
+    removes nothing, and the other documents keep theirs."""
+    post_id = fake_posts.add(uuid.uuid4())
+    first, second = (create_comment(client, post_id)["id"] for _ in range(2))
+    first_event = mongo_collection.find_one({"_id": first})["outbox"]["id"]
+    removed = repository.outbox_mark_sent_many([(first, first_event), (second, "not-its-event")])
+    assert removed == 1
+    assert "outbox" not in mongo_collection.find_one({"_id": first})
+    assert "outbox" in mongo_collection.find_one({"_id": second})
+    assert repository.outbox_mark_sent_many([]) == 0
