@@ -2,15 +2,16 @@
 least once, over any outbox that implements `OutboxStore`.
 
 `Relay` is the loop: one pass (`run_once`) claims batches from the store,
-publishes each event with publisher confirms and `mandatory=True`
-(`blogbus.publisher.EnvelopePublisher`) and marks it sent only after the
-broker's ack. An event that came back unroutable (`basic.return`), was nacked
-or refused stays pending with a back-off (`sweep_interval` doubling per
-attempt, up to `retry_delay_max`). The loop (`run_forever`) sweeps every
-`sweep_interval` seconds and is woken earlier where the store can be (NOTIFY
-on PostgreSQL); broker or store down: it logs `relay.unavailable`, backs off
-exponentially and tries again. Nothing is marked sent without an ack, so
-nothing is lost; a crash between the ack and the mark publishes again.
+publishes each batch with publisher confirms and `mandatory=True`, the confirms
+awaited together (`blogbus.publisher.EnvelopePublisher.publish_many`), and
+marks an event sent only after the broker's ack. An event that came back
+unroutable (`basic.return`), was nacked or refused stays pending with a
+back-off (`sweep_interval` doubling per attempt, up to `retry_delay_max`).
+The loop (`run_forever`) sweeps every `sweep_interval` seconds and is woken
+earlier where the store can be (NOTIFY on PostgreSQL); broker or store
+down: it logs `relay.unavailable`, backs off exponentially and tries again.
+Nothing is marked sent without an ack, so nothing is lost; a crash between
+the ack and the mark publishes again.
 
 The stores:
 
@@ -69,7 +70,7 @@ class OutboxStore(Protocol):
 
         listen()                                # (the loop only) before the pass
         with claim_batch(limit) as batch:       # batch after batch
-            mark_sent(p) / mark_failed(p, ...)  # each after its publish
+            mark_sent(p) / mark_failed(p, ...)  # each once the broker answered it
         wait_for_work(timeout)                  # (the loop only) until the next pass
 
     and `close()` after an outage (the next call reconnects) and at the end.
@@ -199,20 +200,18 @@ class Relay:
         with self.store.claim_batch(self.batch_size) as batch:
             stats.claimed = len(batch)
             fresh = any(pending.event_id not in tried for pending in batch)
+            tried.update(pending.event_id for pending in batch)
+            try:
+                # In the order claimed, the confirms awaited together.
+                answers = self.publisher.publish_many(batch)
+            except BrokerUnavailable as exc:
+                # The block still ends normally: the events acked before stay marked.
+                self.publisher.close()
+                broker_down, answers = exc, exc.answered
             for pending in batch:
-                tried.add(pending.event_id)
-                try:
-                    error = self.publisher.publish_json(
-                        pending.body,
-                        message_id=pending.event_id,
-                        event_type=pending.type,
-                        routing_key=pending.routing_key,
-                    )
-                except BrokerUnavailable as exc:
-                    # The block still ends normally: the events acked so far stay marked.
-                    self.publisher.close()
-                    broker_down = exc
-                    break
+                if pending.event_id not in answers:
+                    continue  # not answered (the broker went away): still pending, as it was
+                error = answers[pending.event_id]
                 if error is None:
                     self.store.mark_sent(pending)
                     stats.published += 1

@@ -16,7 +16,7 @@ from django.db import transaction
 from blogbus.envelope import COMMENT_CREATED, POST_CREATED, POST_DELETED, Envelope
 from blogbus.outbox.models import OutboxEvent
 from blogbus.outbox.services import outbox_append
-from blogbus.publisher import EnvelopePublisher
+from blogbus.publisher import EnvelopePublisher, Outgoing
 from blogbus.relay import BrokerUnavailable, OutboxRelay, Pending, Relay, RelayConfig
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -329,6 +329,30 @@ def test_publish_refused_by_the_broker_keeps_the_row_and_the_relay_recovers(
     assert json.loads(message.body)["id"] == str(event.event_id)
 
 
+def test_a_channel_closed_over_a_batch_tries_each_event_alone(
+    relay, exchange, broker, make_queue, drain
+):
+    """Which publish the broker closed the channel over, it does not say: each
+    event is published again alone, on a new channel, and answered on its own
+    (here the exchange is declared again with no queue: unroutable)."""
+    make_queue(POST_DELETED)
+    append(POST_DELETED)
+    assert relay.run_once().published == 1
+    exchange(broker.default_channel).delete()
+    events = [append(POST_DELETED) for _ in range(3)]
+
+    stats = relay.run_once()
+
+    assert (stats.claimed, stats.published, stats.postponed) == (3, 0, 3)
+    for event in events:
+        event.refresh_from_db()
+        assert (event.status, event.attempts) == (OutboxEvent.Status.PENDING, 1)
+    queue = make_queue(POST_DELETED)
+    OutboxEvent.objects.filter(pk__in=[e.pk for e in events]).update(available_at=datetime.now(UTC))
+    assert relay.run_once().published == 3
+    assert [json.loads(m.body)["id"] for m in drain(queue, 3)] == [str(e.event_id) for e in events]
+
+
 @pytest.mark.parametrize("broker_url", ["filesystem"], indirect=True)
 def test_a_publish_the_filesystem_broker_cannot_store_keeps_the_row_pending(
     relay, broker_url, make_queue, drain
@@ -363,23 +387,100 @@ def test_acked_rows_stay_sent_when_the_broker_goes_away_mid_batch(
     relay = OutboxRelay(
         RelayConfig(**{**vars(relay_config), "broker_url": url, "confirm_timeout": 2.0})
     )
-    mark_sent = relay.store.mark_sent
+    publisher = relay.publisher
+    publisher._ensure()
+    publish = publisher._channel._basic_publish
+    calls: list[int] = []
 
-    def mark_sent_then_cut(pending):
-        mark_sent(pending)
-        broker_proxy.cut()  # the broker is gone before the second publish of the batch
+    def publish_then_cut(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            # The first event's ack is in; the broker is gone before the second publish.
+            while publisher._unconfirmed:
+                publisher._connection.drain_events(timeout=2)
+            broker_proxy.cut()
+        return publish(*args, **kwargs)
 
-    relay.store.mark_sent = mark_sent_then_cut
+    publisher._channel._basic_publish = publish_then_cut
     try:
-        with pytest.raises(BrokerUnavailable):
+        with pytest.raises(BrokerUnavailable) as down:
             relay.run_once()
     finally:
         relay.close()
+    assert down.value.answered == {str(events[0].event_id): None}
     # The batch's transaction committed the ack it had: no needless republish.
     rows = [OutboxEvent.objects.get(pk=e.pk) for e in events]
     assert [(r.status, r.attempts) for r in rows] == [("sent", 0), ("pending", 0), ("pending", 0)]
     [message] = drain(queue, 1)
     assert json.loads(message.body)["id"] == str(events[0].event_id)
+
+
+def test_the_broker_going_away_while_confirms_are_awaited_marks_only_what_was_acked(
+    relay_config, make_queue, drain, broker_proxy
+):
+    """The whole batch is written, then the connection breaks: an event is
+    marked sent only if its ack was read, the others stay pending at no cost."""
+    queue = make_queue(POST_DELETED)
+    events = [append(POST_DELETED) for _ in range(20)]
+    url = relay_config.broker_url.replace("127.0.0.1:5672", f"127.0.0.1:{broker_proxy.port}")
+    relay = OutboxRelay(
+        RelayConfig(**{**vars(relay_config), "broker_url": url, "confirm_timeout": 2.0})
+    )
+    publisher = relay.publisher
+    publisher._ensure()
+    drain_events = publisher._connection.drain_events
+
+    def cut_then_drain(**kwargs):
+        broker_proxy.cut()
+        return drain_events(**kwargs)
+
+    publisher._connection.drain_events = cut_then_drain
+    try:
+        with pytest.raises(BrokerUnavailable) as down:
+            relay.run_once()
+    finally:
+        relay.close()
+    rows = [OutboxEvent.objects.get(pk=e.pk) for e in events]
+    sent = {str(r.event_id) for r in rows if r.status == OutboxEvent.Status.SENT}
+    assert sent == {event_id for event_id, error in down.value.answered.items() if error is None}
+    assert all(r.attempts == 0 for r in rows)  # not the events' fault
+    # Every event marked sent is on the queue (what went out unanswered may be too).
+    delivered = {json.loads(m.body)["id"] for m in drain(queue, len(sent))}
+    assert sent <= delivered
+
+
+def test_one_batch_answers_each_event_on_its_own(exchange, broker_url, make_queue, drain):
+    """Acked, unroutable and nacked events in one pipelined batch, and a batch
+    larger than the broker acks one by one."""
+    routed = make_queue(POST_DELETED)
+    make_queue(COMMENT_CREATED, arguments={"x-max-length": 0, "x-overflow": "reject-publish"})
+
+    def outgoing(routing_key: str) -> Outgoing:
+        event_id = str(uuid.uuid4())
+        return Outgoing(event_id, POST_DELETED, routing_key, json.dumps({"id": event_id}))
+
+    batch = [
+        outgoing(POST_DELETED),
+        outgoing("blog.nobody.listens"),
+        outgoing(COMMENT_CREATED),
+        outgoing(POST_DELETED),
+    ]
+    publisher = EnvelopePublisher(broker_url, exchange.name)
+    try:
+        answers = publisher.publish_many(batch)
+        assert list(answers) == [e.event_id for e in batch]
+        assert answers[batch[0].event_id] is None
+        assert answers[batch[1].event_id].startswith("unroutable")
+        assert answers[batch[2].event_id].startswith("nacked")
+        assert answers[batch[3].event_id] is None
+        many = [outgoing(POST_DELETED) for _ in range(500)]
+        answers = publisher.publish_many(many)
+        assert sorted(answers) == sorted(e.event_id for e in many)
+        assert set(answers.values()) == {None}
+    finally:
+        publisher.close()
+    bodies = [json.loads(m.body)["id"] for m in drain(routed, 502)]
+    assert bodies == [batch[0].event_id, batch[3].event_id, *(e.event_id for e in many)]
 
 
 def test_importing_the_loop_needs_no_django_model():

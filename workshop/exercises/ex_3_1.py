@@ -12,9 +12,9 @@ EXERCISE = Exercise(
     goal=(
         "Write the two ends of the outbox: blogbus.outbox.services.outbox_append (record "
         "an event in the caller's transaction, so it commits with the state change or not "
-        "at all) and Relay._relay_batch in blogbus/relay.py (publish one claimed batch, "
-        "each event with publisher confirms, and mark an event sent only once the broker "
-        "has acked it)."
+        "at all) and Relay._relay_batch in blogbus/relay.py (publish one claimed batch "
+        "with publisher confirms, and mark an event sent only once the broker has acked "
+        "it)."
     ),
     why=(
         "A service that commits to its database and then publishes to the broker loses "
@@ -64,8 +64,8 @@ EXERCISE = Exercise(
             2,
         ),
         "test_relay_publishes_the_envelope_and_marks_the_row_sent": Lesson(
-            "each claimed event is published (publisher.publish_json) and marked sent "
-            "(store.mark_sent) only when the publish returned None (acked)",
+            "the claimed batch is published (publisher.publish_many(batch)) and an event "
+            "is marked sent (store.mark_sent) only when its answer is None (acked)",
             3,
         ),
         "unroutable": Lesson(
@@ -81,9 +81,15 @@ EXERCISE = Exercise(
             "stats.refused, and the relay carries on",
             4,
         ),
+        "channel_closed": Lesson(
+            "every event the broker answered with anything but an ack stays pending "
+            "with a back-off (self._postpone), and is counted",
+            4,
+        ),
         "broker": Lesson(
             "the broker going away (BrokerUnavailable) ends the batch: close the publisher, "
-            "leave the events acked so far marked sent, and raise it after the block",
+            "mark sent the events its .answered says were acked, leave the unanswered ones "
+            "as they were, and raise it after the block",
             4,
         ),
         "test_batches_are_published_in_creation_order": Lesson(
@@ -107,15 +113,18 @@ EXERCISE = Exercise(
         "notify_channel(): PostgreSQL delivers it at commit, never for a rollback.",
         "_relay_batch: `with self.store.claim_batch(self.batch_size) as batch:` (rows "
         "locked, FOR UPDATE SKIP LOCKED). stats.claimed = len(batch); fresh = any event id "
-        "not in `tried`. For each pending: add its id to tried, then error = "
-        "self.publisher.publish_json(pending.body, message_id=pending.event_id, "
-        "event_type=pending.type, routing_key=pending.routing_key). None means acked: "
-        "self.store.mark_sent(pending); stats.published += 1. Return fresh.",
-        "Otherwise the error text says why: 'unroutable...' (stats.returned), 'nacked...' "
+        "not in `tried`; then add every id to tried. answers = "
+        "self.publisher.publish_many(batch) writes the whole batch, awaits its confirms "
+        "together and returns {event id: None when acked, else why not}. For each pending "
+        "in the batch, None means acked: self.store.mark_sent(pending); stats.published "
+        "+= 1. Return fresh.",
+        "Otherwise the answer says why: 'unroutable...' (stats.returned), 'nacked...' "
         "(stats.nacked), anything else (stats.refused); all go to self._postpone(pending, "
-        "error). BrokerUnavailable: self.publisher.close(), remember it, break; after the "
-        "with block (so the marks commit) log relay.batch with asdict(stats) if anything "
-        "was claimed, and raise what you remembered.",
+        "answer). BrokerUnavailable: self.publisher.close(), remember it, and take its "
+        ".answered as the answers (what the broker answered before it went; an event not "
+        "in them is left as it is). After the with block (so the marks commit) log "
+        "relay.batch with asdict(stats) if anything was claimed, and raise what you "
+        "remembered.",
     ),
     after=(
         "STAGE=3 make up   # relays beside each writer, consumers on RabbitMQ",
