@@ -28,6 +28,11 @@ drill-requests.jsonl; prints the tables. Asserts nothing. Stops every
 process it started, Ctrl-C included.
 
     .venv/bin/python bench/compare.py [--rounds 2] [--duration 3] [--mode async|sync|both]
+    .venv/bin/python bench/compare.py --report bench/results/compare-<date>   # from its JSON
+
+The report ends with the goals set for the split (read and write ratios,
+event lag, the monolith's throughput): met or not, and for each one missed
+what stands in the way, in the run's own numbers.
 """
 
 from __future__ import annotations
@@ -57,6 +62,8 @@ from compare_report import (
     SECANTUS_NOTE,
     explanations,
     faults_table,
+    goals,
+    goals_table,
     hops_table,
     html_page,
     lag_lines,
@@ -141,6 +148,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--fault-down", type=float, default=5.0, help="s between a fault and its end (default 5)"
     )
     parser.add_argument("--out", type=Path, default=None, help="output folder")
+    parser.add_argument(
+        "--report", type=Path, default=None, metavar="FOLDER", help="measure nothing: write "
+        "FOLDER's report again from its compare.json (tables and goals recomputed)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.duration < 1 or args.threads > args.connections:
         parser.error("--rounds and --duration >= 1; --threads <= --connections")
@@ -408,6 +419,7 @@ def document(args: argparse.Namespace, run: Run, footprints: dict) -> dict:
         "event_lag": run.lag,
         "faults": run.faults,
         "explanations": explanations(run.hops),
+        "goals": goals(summary, ratio_table, run.lag, info["machine"]["cores"]),
         "rounds": run.rounds,
         "table": table(summary, ratio_table),
     }
@@ -457,6 +469,8 @@ def main(argv: list[str] | None = None) -> int:
     # script) and SIGTERM: the stacks are stopped and their databases dropped.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    if args.report is not None:
+        return report_again(args.report)
     out = args.out or RESULTS / f"compare-{datetime.now(UTC):%Y-%m-%d-%H%M}"
     try:
         check_tools()
@@ -468,6 +482,22 @@ def main(argv: list[str] | None = None) -> int:
         print("compare: interrupted; every process stopped, databases dropped", file=sys.stderr)
         return 130
     write_report(out, doc)
+    return 0
+
+
+def report_again(folder: Path) -> int:
+    """The report of a recorded run, from its compare.json, with the tables
+    and the goals of this version of the report."""
+    try:
+        doc = json.loads((folder / "compare.json").read_text())
+    except (OSError, ValueError) as exc:
+        print(f"compare: no report to write again in {folder}: {exc}", file=sys.stderr)
+        return 1
+    doc["table"] = table(doc["summary"], doc["ratios"])
+    doc["goals"] = goals(
+        doc["summary"], doc["ratios"], doc.get("event_lag") or {}, doc["machine"]["cores"]
+    )
+    write_report(folder, doc)
     return 0
 
 
@@ -487,6 +517,7 @@ def write_report(out: Path, doc: dict) -> None:
     print()
     print(doc["table"])
     for part, text in (
+        ("goals", goals_table),
         ("hops", hops_table),
         ("event_lag", lag_lines),
         ("faults", faults_table),

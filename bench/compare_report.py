@@ -242,6 +242,131 @@ def faults_table(faults: dict) -> str:
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------- the issue's goals
+
+SPLIT = "stage4-async"  # the goals are about the split in async mode
+READ_RATIO_MAX = 1.15
+WRITE_P99_RATIO_MAX = 1.5
+EVENT_RATE_PER_S = 100
+EVENT_P99_MAX_MS = 50
+MONOLITH_MIN_RPS = {"post detail": 2000, "post comments": 1300}
+
+
+def _top(cpu_ms: dict[str, float], n: int = 3) -> str:
+    top = sorted(((k, v) for k, v in cpu_ms.items() if v), key=lambda kv: -kv[1])[:n]
+    return ", ".join(f"{name} {ms:.2f}" for name, ms in top)
+
+
+def _goal(goal: str, target: str, measured, met: bool | None, in_the_way: str = "") -> dict:
+    return {
+        "goal": goal,
+        "target": target,
+        "measured": measured,
+        "met": met,
+        "in_the_way": "" if met else in_the_way,
+    }
+
+
+def _busy_cores(rate: float | None, cpu_ms: float) -> float:
+    return round((rate or 0) * cpu_ms / 1000, 2)
+
+
+def goals(summary: dict, ratio_table: dict, event_lag: dict, cores: int) -> list[dict]:
+    """Each goal of the comparison against this run's figures: met or not and,
+    when not, what stands in the way, in this run's numbers (CPU by component,
+    the cores a rate keeps busy, the ceiling a CPU cost puts on throughput)."""
+    mono, split = summary.get(BASELINE, {}), summary.get(SPLIT, {})
+    split_ratios = ratio_table.get(SPLIT, {})
+    unmeasured = "not measured in this run"
+    found = []
+
+    def waiting(endpoint: str) -> str:
+        s, m = split[endpoint], mono[endpoint]
+        rate, s_cpu, m_cpu = (
+            s["fixed_rate_per_s"],
+            s["cpu_ms_per_request_total"],
+            m["cpu_ms_per_request_total"],
+        )
+        busy = _busy_cores(rate, s_cpu)
+        text = (
+            f"CPU per request {s_cpu:.2f} ms ({_top(s['cpu_ms_per_request'])}) against "
+            f"{m_cpu:.2f} ({_top(m['cpu_ms_per_request'])}); at {rate:g}/s the split keeps "
+            f"{busy} of {cores} cores busy, the monolith {_busy_cores(rate, m_cpu)}"
+        )
+        if busy >= cores or s["overloaded"]:
+            return f"{text}: more than the machine has, so requests queue"
+        return f"{text}: the busier the cores, the longer a request waits for one"
+
+    def ratio_goal(endpoint: str, figure: str, label: str, limit: float, way) -> dict:
+        goal, target = f"{endpoint} {label}, split / monolith", f"<= {limit}"
+        measured = split_ratios.get(endpoint, {}).get(figure)
+        if measured is None or endpoint not in mono:
+            return _goal(goal, target, None, None, unmeasured)
+        return _goal(goal, target, measured, measured <= limit, way(endpoint))
+
+    def extra_cpu(endpoint: str) -> str:
+        s, m = split[endpoint], mono[endpoint]
+        more = s["cpu_ms_per_request_total"] - m["cpu_ms_per_request_total"]
+        busy = {k: v for k, v in s["cpu_ms_per_request"].items() if v}
+        return f"{more:.2f} ms more per request, over {len(busy)} processes ({_top(busy, 4)})"
+
+    for endpoint in ("post detail", "post list"):
+        found.append(ratio_goal(endpoint, "p99_ms", "p99", READ_RATIO_MAX, waiting))
+        found.append(
+            ratio_goal(
+                endpoint, "cpu_ms_per_request_total", "CPU per request", READ_RATIO_MAX, extra_cpu
+            )
+        )
+    found.append(ratio_goal("create comment", "p99_ms", "p99", WRITE_P99_RATIO_MAX, waiting))
+
+    goal, target = f"event lag p99 at {EVENT_RATE_PER_S}/s (ms)", f"<= {EVENT_P99_MAX_MS}"
+    lag = next((f for f in event_lag.values() if f.get("rate_per_s") == EVENT_RATE_PER_S), None)
+    if lag is None:
+        found.append(_goal(goal, target, None, None, f"{unmeasured} (--lag-rates)"))
+    else:
+        cpu = lag.get("cpu_ms_per_event") or {}
+        total = sum(cpu.values())
+        way = f"achieved {lag['achieved_per_s']}/s"
+        if cpu:
+            way = (
+                f"{total:.1f} ms of CPU per event, the create included ({_top(cpu, 4)}): "
+                f"{EVENT_RATE_PER_S}/s keeps {_busy_cores(EVENT_RATE_PER_S, total)} of "
+                f"{cores} cores busy; {way}"
+            )
+        found.append(_goal(goal, target, lag["p99_ms"], lag["p99_ms"] <= EVENT_P99_MAX_MS, way))
+
+    for endpoint, minimum in MONOLITH_MIN_RPS.items():
+        goal, target, m = f"monolith {endpoint} requests/s", f">= {minimum}", mono.get(endpoint)
+        if not m or not m["cpu_ms_per_request_total"]:
+            found.append(_goal(goal, target, None, None, unmeasured))
+            continue
+        cpu = m["cpu_ms_per_request_total"]
+        way = (
+            f"{cpu:.2f} ms of CPU per request ({_top(m['cpu_ms_per_request'])}): {cores} cores "
+            f"top out at {cores * 1000 / cpu:,.0f}/s before nginx and the load generator take "
+            f"theirs; {minimum}/s needs <= {cores * 1000 / minimum:.2f} ms"
+        )
+        rps = m["requests_per_s"]
+        found.append(_goal(goal, target, rps, rps is not None and rps >= minimum, way))
+    return found
+
+
+def goals_table(found: list[dict]) -> str:
+    """The goals, one line each, with what stands in the way of a missed one."""
+    lines = [f"{'goal':<44} {'target':>8} {'measured':>9}  met"]
+    for g in found:
+        measured = "-" if g["measured"] is None else f"{g['measured']:g}"
+        met = {True: "yes", False: "NO", None: "-"}[g["met"]]
+        lines.append(f"{g['goal']:<44} {g['target']:>8} {measured:>9}  {met}")
+        if g["in_the_way"]:
+            lines.append(f"    in the way: {g['in_the_way']}")
+    lines.append(
+        "the relay's own throughput goal (>= 2000 events/s with confirms) is measured by "
+        "make bench-relay, without the stacks"
+    )
+    return "\n".join(lines)
+
+
 def write_json(path: Path, document: dict) -> None:
     path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
 
@@ -269,6 +394,8 @@ def html_page(document: dict, charts: dict[str, bytes]) -> str:
         for e, s in explanations(document.get("hops", {})).items()
     )
     extra = ""
+    if document.get("goals"):
+        extra += f"<h2>Goals</h2><pre>{html.escape(goals_table(document['goals']))}</pre>"
     if document.get("hops"):
         extra += f"<h2>Network hops</h2><pre>{html.escape(hops_table(document['hops']))}</pre>"
     if document.get("event_lag"):

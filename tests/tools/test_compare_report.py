@@ -7,6 +7,7 @@ steady load against a local server. No stack: the speed figures live in the
 benchmark."""
 
 import importlib
+import json
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,6 +15,7 @@ from types import SimpleNamespace
 import pytest
 
 BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
+RESULTS = BENCH_DIR / "results"
 
 # httperf 0.9.0 -v -v, 60 connections at 50/s against a local server (recorded).
 HTTPERF_OUTPUT = """\
@@ -244,6 +246,85 @@ def test_table_marks_secantus_endpoints_and_html_is_self_contained(bench):
     assert page.count('src="data:image/png;base64,') == 2
     assert "http://" not in page
     assert "https://" not in page
+
+
+def test_goals_say_met_or_what_stands_in_the_way_in_the_runs_numbers(bench):
+    report = bench.compare_report
+    recorded = {
+        "stage0": {
+            "post detail": rounds_for([1000], [10.0], {"monolith": 1.5, "postgresql": 0.5}),
+            "create comment": rounds_for([500], [10.0], {"monolith": 2.0}),
+            "post comments": rounds_for([800], [10.0], {"monolith": 2.5}),
+        },
+        "stage4-async": {
+            # p99 1.1x (met); CPU 1.25x (missed)
+            "post detail": rounds_for([800], [11.0], {"posts": 2.0, "gateway": 0.5}),
+            # saturates at 90/s, below the fixed rate of 100/s
+            "create comment": rounds_for([90], [40.0], {"mongodb": 6.0, "comments": 4.0}),
+        },
+    }
+    summary = report.summarize(recorded)
+    lag = {
+        "stage4-async at 50/s": {"rate_per_s": 50.0, "p99_ms": 20.0, "achieved_per_s": 50.0},
+        "stage4-async at 100/s": {
+            "rate_per_s": 100.0,
+            "p99_ms": 120.0,
+            "achieved_per_s": 97.5,
+            "cpu_ms_per_event": {"mongodb": 7.0, "comments": 4.0, "posts-consumer": 3.0},
+        },
+    }
+    found = {g["goal"]: g for g in report.goals(summary, report.ratios(summary), lag, cores=2)}
+
+    detail_p99 = found["post detail p99, split / monolith"]
+    assert (detail_p99["measured"], detail_p99["met"], detail_p99["in_the_way"]) == (1.1, True, "")
+    detail_cpu = found["post detail CPU per request, split / monolith"]
+    assert (detail_cpu["measured"], detail_cpu["met"]) == (1.25, False)
+    assert detail_cpu["in_the_way"].startswith("0.50 ms more per request, over 2 processes")
+    # post list was not measured: no verdict either way
+    assert found["post list p99, split / monolith"]["met"] is None
+    create = found["create comment p99, split / monolith"]
+    assert (create["measured"], create["met"]) == (4.0, False)
+    # 100/s x 10 ms = 1 core; the rate is above its saturation (90/s)
+    assert "at 100/s the split keeps 1.0 of 2 cores busy, the monolith 0.2" in create["in_the_way"]
+    assert create["in_the_way"].endswith("more than the machine has, so requests queue")
+    events = found["event lag p99 at 100/s (ms)"]
+    assert (events["measured"], events["met"]) == (120.0, False)
+    assert events["in_the_way"] == (
+        "14.0 ms of CPU per event, the create included (mongodb 7.00, comments 4.00, "
+        "posts-consumer 3.00): 100/s keeps 1.4 of 2 cores busy; achieved 97.5/s"
+    )
+    detail = found["monolith post detail requests/s"]
+    assert (detail["measured"], detail["met"]) == (1000, False)
+    # 2 ms of CPU per request on 2 cores: 1,000/s at most
+    assert "2 cores top out at 1,000/s" in detail["in_the_way"]
+    assert detail["in_the_way"].endswith("2000/s needs <= 1.00 ms")
+    assert found["monolith post comments requests/s"]["met"] is False
+    text = report.goals_table(list(found.values()))
+    assert "post detail p99, split / monolith" in text
+    assert " yes" in text
+    assert text.count("in the way:") == sum(1 for g in found.values() if g["in_the_way"])
+
+
+def test_a_recorded_runs_report_is_written_again_with_its_goals(bench, tmp_path):
+    """`compare.py --report FOLDER`: the committed run's JSON, nothing measured."""
+    recorded = max(RESULTS.glob("compare-*/compare.json"))
+    folder = tmp_path / recorded.parent.name
+    folder.mkdir()
+    (folder / "compare.json").write_bytes(recorded.read_bytes())
+    sys.path.insert(0, str(BENCH_DIR))
+    try:
+        compare = importlib.import_module("compare")
+        assert compare.main(["--report", str(folder)]) == 0
+        assert compare.main(["--report", str(tmp_path / "nothing-here")]) == 1
+    finally:
+        sys.path.remove(str(BENCH_DIR))
+    doc = json.loads((folder / "compare.json").read_text())
+    assert len(doc["goals"]) == 8  # reads 4, writes 1, events 1, monolith 2
+    assert {g["met"] for g in doc["goals"]} <= {True, False, None}
+    assert all(g["in_the_way"] for g in doc["goals"] if g["met"] is False)
+    page = (folder / "compare.html").read_text()
+    assert "<h2>Goals</h2>" in page
+    assert {p.name for p in folder.glob("*.png")} >= {"ratios.png", "cpu.png"}
 
 
 # ---------------------------------------------------------------- drills, hops, lag
