@@ -39,10 +39,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import tempfile
 import time
+import uuid
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,6 +69,7 @@ from compare_report import (
     hops_table,
     html_page,
     lag_lines,
+    on_secantus,
     ratios,
     summarize,
     table,
@@ -118,8 +121,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--deadline", type=int, default=900, help="stop measuring after this many s (default 900)"
     )
     parser.add_argument(
-        "--mongo-url", default=None, help="a real MongoDB for stage 4's comments service "
-        "(mongodb://127.0.0.1:PORT; default: a SecantusDB MongoDB-wire server of the run's own)",
+        "--mongo-url", default=os.environ.get("MONGO_URL") or None,
+        help="a real MongoDB for stage 4's comments service (default: $MONGO_URL, else a "
+        "SecantusDB MongoDB-wire server of the run's own); each stack uses a database of "
+        "its own there, dropped at the end",
     )  # fmt: skip
     parser.add_argument(
         "--hops-requests", type=int, default=3, help="requests per endpoint whose hops are "
@@ -168,18 +173,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def mongo_port(url: str | None) -> int | None:
-    """The loopback port of --mongo-url: the harness connects to 127.0.0.1:PORT."""
-    if url is None:
-        return None
+def shown_url(url: str) -> str:
+    """A URL without its password, for the report and the messages."""
     parts = urlsplit(url)
-    if (
-        parts.scheme != "mongodb"
-        or parts.hostname not in ("127.0.0.1", "localhost")
-        or not parts.port
-    ):
-        fail(f"--mongo-url {url}: only mongodb://127.0.0.1:PORT is supported for now")
-    return parts.port
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.netloc.rsplit('@', 1)[1]}"
+    return parts._replace(netloc=netloc).geturl()
+
+
+def check_mongo(url: str, timeout_s: float = 5.0) -> None:
+    """--mongo-url answers a ping, or the run stops before starting anything."""
+    import pymongo
+    import pymongo.errors
+
+    if urlsplit(url).scheme not in ("mongodb", "mongodb+srv"):
+        fail(f"--mongo-url {shown_url(url)}: a mongodb:// or mongodb+srv:// URL")
+    try:
+        with pymongo.MongoClient(url, serverSelectionTimeoutMS=int(timeout_s * 1000)) as client:
+            client.admin.command("ping")
+    except pymongo.errors.PyMongoError as exc:
+        fail(f"--mongo-url {shown_url(url)}: no MongoDB answers there: {exc}")
+
+
+def drop_mongo_database(url: str, name: str) -> None:
+    import pymongo
+
+    with pymongo.MongoClient(url, serverSelectionTimeoutMS=5000) as client:
+        client.drop_database(name)
 
 
 # ---------------------------------------------------------------- stacks and data
@@ -345,7 +366,11 @@ def start_stacks(args: argparse.Namespace, workdir: Path, exits: ExitStack, run:
         log_dir.mkdir()
         options = {"gateway": "nginx", "log_dir": log_dir, "mode": mode}
         if stage == 4 and args.mongo_url:
-            options["mongo_port"] = mongo_port(args.mongo_url)
+            # A database of the stack's own on a MongoDB that others may use.
+            database = f"compare_{name.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
+            say(f"  its comments in database {database} at {shown_url(args.mongo_url)}")
+            exits.callback(drop_mongo_database, args.mongo_url, database)
+            options |= {"mongo_url": args.mongo_url, "mongo_db": database}
         if mode == "async" and "broker-stop" in args.drills:
             say("  its own RabbitMQ node, for the broker drill (the shared one is never stopped)")
             run.broker = own_broker_or_none(exits, want=True)
@@ -355,6 +380,8 @@ def start_stacks(args: argparse.Namespace, workdir: Path, exits: ExitStack, run:
             stack = exits.enter_context(stage_stack(stage, **options))
         except Exception as exc:  # the harness names the failing component and its log
             fail(f"{name} did not start: {exc}\n{log_tails(log_dir)}")
+        names = sorted(urlsplit(url).path.lstrip("/") for url in stack.databases.values())
+        say(f"  its PostgreSQL databases (dropped at the end): {', '.join(names)}")
         say(f"  seeding {args.posts} posts, {args.comments} comments through {stack.url}")
         ids = seed(stack.url, args.posts, args.comments)
         stacks[name] = stack
@@ -396,13 +423,20 @@ def document(args: argparse.Namespace, run: Run, footprints: dict) -> dict:
             "comments": args.comments,
             "wrk": f"-t{args.threads} -c{args.connections}",
             "fixed_rates_per_s": run.rates,
-            "mongo": args.mongo_url or "SecantusDB (MongoDB-wire server)",
+            "mongo": shown_url(args.mongo_url)
+            if args.mongo_url
+            else "SecantusDB (MongoDB-wire server)",
             "note": (
                 "Stage 0 is the monolith alone (gunicorn, 2 sync workers); stage 4 runs each "
                 "service under gunicorn with 2 sync workers behind nginx. Rounds interleave "
                 "the stacks. Latency: httperf, one connection per request, 1 ms bins "
                 "(upper edge). CPU: /proc time of each component over the wrk run ÷ requests."
-                + ("" if args.mongo_url else f" Comments endpoints: {SECANTUS_NOTE}.")
+                + (
+                    " Comments on the MongoDB at --mongo-url, not metered: its CPU and "
+                    "memory are not in the figures."
+                    if args.mongo_url
+                    else f" Comments endpoints: {SECANTUS_NOTE}."
+                )
                 + " Hops: components whose logs carry a request's X-Request-ID. Event lag: "
                 "a comment's 201 to the posts service's comment_count counting it. Drills: "
                 "every stack under the same steady load while a part of stage 4 is killed "
@@ -421,7 +455,7 @@ def document(args: argparse.Namespace, run: Run, footprints: dict) -> dict:
         "explanations": explanations(run.hops),
         "goals": goals(summary, ratio_table, run.lag, info["machine"]["cores"]),
         "rounds": run.rounds,
-        "table": table(summary, ratio_table),
+        "table": table(summary, ratio_table, secantus=not args.mongo_url),
     }
 
 
@@ -474,6 +508,8 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or RESULTS / f"compare-{datetime.now(UTC):%Y-%m-%d-%H%M}"
     try:
         check_tools()
+        if args.mongo_url:
+            check_mongo(args.mongo_url)
         doc = measure(args, out)
     except BenchError as exc:
         print(f"compare: {exc}", file=sys.stderr)
@@ -493,7 +529,7 @@ def report_again(folder: Path) -> int:
     except (OSError, ValueError) as exc:
         print(f"compare: no report to write again in {folder}: {exc}", file=sys.stderr)
         return 1
-    doc["table"] = table(doc["summary"], doc["ratios"])
+    doc["table"] = table(doc["summary"], doc["ratios"], secantus=on_secantus(doc))
     doc["goals"] = goals(
         doc["summary"], doc["ratios"], doc.get("event_lag") or {}, doc["machine"]["cores"]
     )

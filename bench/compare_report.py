@@ -113,8 +113,14 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def table(summary: dict, ratio_table: dict) -> str:
-    """The printed table: each endpoint, each stack's figures, ratios for split stacks."""
+def on_secantus(document: dict) -> bool:
+    """Whether the run's comments service ran on SecantusDB (not --mongo-url)."""
+    return document.get("settings", {}).get("mongo", "SecantusDB").startswith("SecantusDB")
+
+
+def table(summary: dict, ratio_table: dict, *, secantus: bool = True) -> str:
+    """The printed table: each endpoint, each stack's figures, ratios for split
+    stacks; with ``secantus``, the comments endpoints of the split marked."""
     head = (
         f"{'endpoint':<15} {'stack':<12} {'req/s':>8} {'rate':>6} {'p50':>6} {'p90':>6} "
         f"{'p99':>6} {'cpu ms':>7}   ratios req/s p99 cpu"
@@ -138,7 +144,7 @@ def table(summary: dict, ratio_table: dict) -> str:
                     f"   {_fmt(r['requests_per_s'], 2):>5}x {_fmt(r['p99_ms'], 2):>4}x "
                     f"{_fmt(r['cpu_ms_per_request_total'], 2):>4}x"
                 )
-            if endpoint in SECANTUS_ENDPOINTS and stack != BASELINE:
+            if secantus and endpoint in SECANTUS_ENDPOINTS and stack != BASELINE:
                 line += "  *"
             if fig["overloaded"]:
                 line += "  (rate >= its saturation)"
@@ -146,7 +152,8 @@ def table(summary: dict, ratio_table: dict) -> str:
                 line += f"  errors {fig['saturation_errors']}+{fig['fixed_rate_failed']}"
             lines.append(line)
     lines.append("latency in ms at the fixed rate (httperf, 1 ms bins); cpu ms per request")
-    lines.append(f"* {SECANTUS_NOTE}")
+    if secantus:
+        lines.append(f"* {SECANTUS_NOTE}")
     return "\n".join(lines)
 
 
@@ -389,7 +396,11 @@ def html_page(document: dict, charts: dict[str, bytes]) -> str:
     )
     sources = "".join(
         f"<li><b>{html.escape(e)}</b>: {html.escape(s)}"
-        + (f" <i>({SECANTUS_NOTE})</i>" if e in SECANTUS_ENDPOINTS else "")
+        + (
+            f" <i>({SECANTUS_NOTE})</i>"
+            if e in SECANTUS_ENDPOINTS and on_secantus(document)
+            else ""
+        )
         + "</li>"
         for e, s in explanations(document.get("hops", {})).items()
     )

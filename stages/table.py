@@ -649,6 +649,7 @@ STAGES: dict[int, Stage] = {
             "tests/system/test_idempotent_retry.py",
             "tests/system/fault_drill.py",
             "tests/system/test_fault_drill.py",
+            "tests/system/test_compare_run.py",
             "docs/request-walkthrough.md",
             "bench/compare*.py",
             "tests/tools/test_compare_*.py",

@@ -257,7 +257,8 @@ def stage_stack(
     profile: str = "real",
     databases: dict[str, str] | None = None,
     gateway: str = "nginx",  # nginx or dev  # [stage 1]
-    mongo_port: int | None = None,  # [stage 2]
+    mongo_url: str | None = None,  # [stage 2]
+    mongo_db: str | None = None,  # [stage 2]
     broker: str | None = None,  # [stage 3]
 ) -> Iterator[Stack]:
     """Stage ``stage`` in ``mode`` (its default when None) as real processes,
@@ -265,8 +266,9 @@ def stage_stack(
 
     Stores can be handed in, to walk one data set through the stages:
     ``databases`` (app -> database URL, migrated here), and the running
-    stores of later stages; what is not given is made fresh (and thrown away
-    afterwards)."""
+    stores of later stages (``mongo_url``, with ``mongo_db`` the database the
+    comments service uses there: default its own); what is not given is made
+    fresh (and thrown away afterwards)."""
     check_profile(profile)
     topology = table.topology(stage, mode)
     databases = dict(databases or {})
@@ -275,11 +277,12 @@ def stage_stack(
         addresses = {app: f"http://127.0.0.1:{port}" for app, port in ports.items()}
         processes: list[Process] = []
         # >>> stage 2: the comments' store
-        if topology.of_role("store") and mongo_port is None:
+        if topology.of_role("store") and mongo_url is None:
             mongo_port = free_port()
             processes.append(mongo_wire_process(mongo_port, log_dir / "mongo-data"))
-        if mongo_port is not None:
-            addresses["mongodb"] = f"mongodb://127.0.0.1:{mongo_port}"
+            mongo_url = f"mongodb://127.0.0.1:{mongo_port}"
+        if mongo_url is not None:
+            addresses["mongodb"] = mongo_url
         # <<< stage 2
         # >>> stage 3: events need a broker
         brokers: dict[str, str] = {}
@@ -300,6 +303,8 @@ def stage_stack(
             if process.app not in table.APPS:  # a store or the gateway
                 continue
             env = {**app_settings(process.app), **process.environment(where)}
+            if "MONGO_URL" in env and mongo_db:  # [stage 2]
+                env["MONGO_DB"] = mongo_db  # [stage 2]
             if "BROKER_URL" in env:  # its own login  # [stage 3]
                 env["BROKER_URL"] = brokers[process.app]  # [stage 3]
             if table.APPS[process.app].sql:

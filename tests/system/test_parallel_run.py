@@ -53,7 +53,7 @@ def test_the_comments_service_answers_every_read_as_the_monolith_does(tmp_path):
                 2,
                 log_dir=tmp_path / "stage2",
                 databases={"monolith": database},
-                mongo_port=int(mongo_url.rsplit(":", 1)[1]),
+                mongo_url=mongo_url,
             )
         )
         router = make_server(

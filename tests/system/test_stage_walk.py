@@ -72,14 +72,13 @@ def test_one_data_set_walks_through_the_stages(tmp_path):
 
         # >>> stage 2: the comments migrated into MongoDB, served by the comments service
         mongo_url = walk.enter_context(mongo_wire_server(tmp_path / "mongo"))
-        mongo_port = int(mongo_url.rsplit(":", 1)[1])
         harness.import_monolith_comments(monolith_db, mongo_url)
         (tmp_path / "stage2").mkdir()
         with harness.stage_stack(
             2,
             log_dir=tmp_path / "stage2",
             databases={"monolith": monolith_db},
-            mongo_port=mongo_port,
+            mongo_url=mongo_url,
         ) as s2:
             assert snapshot(s2.url) == before
         # <<< stage 2
@@ -90,7 +89,7 @@ def test_one_data_set_walks_through_the_stages(tmp_path):
             3,
             log_dir=tmp_path / "stage3",
             databases={"monolith": monolith_db},
-            mongo_port=mongo_port,
+            mongo_url=mongo_url,
         ) as s3:
             run(
                 REPO_ROOT,
@@ -114,7 +113,7 @@ def test_one_data_set_walks_through_the_stages(tmp_path):
         (tmp_path / "stage4").mkdir()
         with harness.stage_stack(
             4, log_dir=tmp_path / "stage4", mode="sync",
-            databases={"posts": posts_db}, mongo_port=mongo_port,
+            databases={"posts": posts_db}, mongo_url=mongo_url,
         ) as s4:  # fmt: skip
             assert snapshot(s4.url) == before
         # <<< stage 4
