@@ -13,9 +13,9 @@ deterministic, and every stage's tree is that stage and runs.
    checked-out commit's, tested by `make test` and `make parity`), in its own
    folder and a virtualenv holding only that tree's requirements: `make
    lint`, `make test` (every suite of the tree, browser and system tests
-   included), the contract suite against that stage, and
-   `make up` (the embedded profile, on free ports and a data folder of its
-   own) serving the stage: every process up, the post list answered where
+   included; its contract suite and browser test start the tree's last
+   stage, that stage), and `make up` (the embedded profile, on free ports
+   and a data folder of its own) serving the stage: every process up, the post list answered where
    the stage serves it, then stopped. The last stage's `make up` is tried
    from the checked-out commit itself.
 
@@ -199,19 +199,6 @@ def check_tree_runs(number: int, tree: Path, venv: Path, table) -> None:
     done(started)
     started = phase(f"Stage {number}: make test")
     run(["make", "test", *env_make, "PYTEST_ARGS=-q -p no:cacheprovider"], tree, env)
-    done(started)
-    topology = table.topology(number)
-    started = phase(f"Stage {number}: the contract suite against stage {number} ({topology.mode})")
-    contract_env = {"CONTRACT_STAGE": str(number)}
-    if topology.has_gateway:
-        contract_env["CONTRACT_GATEWAY"] = "nginx"
-    if topology.mode != "-":
-        contract_env["CONTRACT_MODE"] = topology.mode
-    run(
-        [str(venv / "bin" / "pytest"), "tests/contract", "-q", "-p", "no:cacheprovider"],
-        tree,
-        {**env, **contract_env},
-    )
     done(started)
     check_make_up(number, tree, venv, table)
 

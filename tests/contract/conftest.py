@@ -1,7 +1,8 @@
 """Fixtures for the black-box HTTP contract suite.
 
 ``CONTRACT_BASE_URL`` set: the suite talks to that server and starts nothing.
-Unset: stage ``CONTRACT_STAGE`` (default 0) is started for the session as
+Unset: stage ``CONTRACT_STAGE`` (default: this checkout's last, as
+``make test`` runs it) is started for the session as
 real processes (tests/support/harness.py): ``CONTRACT_MODE`` chooses the
 stage's mode where it has several, ``CONTRACT_PROFILE`` the runtime profile
 (``real``, the default, on PostgreSQL; or ``embedded``, on SQLite files) and,
@@ -22,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from blogtest.processes import StartFailed
-from tests.support.harness import Stack, stage_stack
+from tests.support.harness import DEFAULT_STAGE, Stack, stage_stack
 from tests.support.live_server import ServerFailed
 
 HERE = Path(__file__).resolve().parent
@@ -63,12 +64,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """What the suite talks to: ``CONTRACT_BASE_URL`` if set (nothing is
-    started), else stage ``CONTRACT_STAGE`` (default 0) started here."""
+    started), else stage ``CONTRACT_STAGE`` (default: the checkout's last) started here."""
     external = os.environ.get("CONTRACT_BASE_URL", "").strip()
     if external:
         yield Stack(url=external.rstrip("/"), served_by=frozenset())
         return
-    stage = int(os.environ.get("CONTRACT_STAGE", "0"))
+    stage = int(os.environ.get("CONTRACT_STAGE", DEFAULT_STAGE))
     options = {
         "mode": os.environ.get("CONTRACT_MODE") or None,  # None: the stage's own
         "profile": os.environ.get("CONTRACT_PROFILE", "real"),

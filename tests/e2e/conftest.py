@@ -1,7 +1,7 @@
 """Fixtures for the browser tests.
 
 The tests are black-box: they never import project code. Without
-``E2E_BASE_URL`` the stage ``E2E_STAGE`` (default 0: the monolith) is started
+``E2E_BASE_URL`` the stage ``E2E_STAGE`` (default: this checkout's last) is started
 here as real processes (tests/support/harness.py) and torn down afterwards,
 on the ``E2E_PROFILE`` runtime profile (``real``, the default, or ``embedded``).
 With ``E2E_BASE_URL`` the tests run against whatever answers at that URL and
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.harness import Stack, stage_stack
+from tests.support.harness import DEFAULT_STAGE, Stack, stage_stack
 
 CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -27,13 +27,13 @@ KNOWN_COMPONENTS = ("monolith", "posts", "comments", "gateway")
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """``E2E_BASE_URL`` if set (nothing is started, any component may serve),
-    else stage ``E2E_STAGE`` (default 0) started here (``E2E_MODE``,
+    else stage ``E2E_STAGE`` (default: the checkout's last) started here (``E2E_MODE``,
     ``E2E_PROFILE`` and, once there is a gateway, ``E2E_GATEWAY``)."""
     external = os.environ.get("E2E_BASE_URL", "").strip()
     if external:
         yield Stack(url=external.rstrip("/"), served_by=frozenset(KNOWN_COMPONENTS))
         return
-    stage = int(os.environ.get("E2E_STAGE", "0"))
+    stage = int(os.environ.get("E2E_STAGE", DEFAULT_STAGE))
     options = {
         "mode": os.environ.get("E2E_MODE") or None,  # None: the stage's own
         "profile": os.environ.get("E2E_PROFILE", "real"),

@@ -41,6 +41,10 @@ from .live_server import REPO_ROOT
 
 GATEWAYS = ("nginx", "dev")
 PROFILES = ("real", "embedded")
+# The stage the contract suite and the browser test start when told none:
+# this checkout's last (on main the microservices, at a stage's tag that
+# stage), so `make test` checks the stage a checkout is about.
+DEFAULT_STAGE = max(table.STAGES)
 
 
 @dataclass(frozen=True)
