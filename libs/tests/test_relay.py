@@ -378,17 +378,23 @@ def test_a_publish_the_filesystem_broker_cannot_store_keeps_the_row_pending(
     assert [json.loads(m.body)["id"] for m in drain(queue, 2)][1] == str(event.event_id)
 
 
+def proxied_relay(relay_config: RelayConfig, broker_proxy) -> OutboxRelay:
+    """A relay connected to the broker through `broker_proxy`, which a test can cut."""
+    url = relay_config.broker_url.replace("127.0.0.1:5672", f"127.0.0.1:{broker_proxy.port}")
+    relay = OutboxRelay(
+        RelayConfig(**{**vars(relay_config), "broker_url": url, "confirm_timeout": 2.0})
+    )
+    relay.publisher._ensure()
+    return relay
+
+
 def test_acked_rows_stay_sent_when_the_broker_goes_away_mid_batch(
     relay_config, make_queue, drain, broker_proxy
 ):
     queue = make_queue(POST_DELETED)
     events = [append(POST_DELETED) for _ in range(3)]
-    url = relay_config.broker_url.replace("127.0.0.1:5672", f"127.0.0.1:{broker_proxy.port}")
-    relay = OutboxRelay(
-        RelayConfig(**{**vars(relay_config), "broker_url": url, "confirm_timeout": 2.0})
-    )
+    relay = proxied_relay(relay_config, broker_proxy)
     publisher = relay.publisher
-    publisher._ensure()
     publish = publisher._channel._basic_publish
     calls: list[int] = []
 
@@ -422,12 +428,8 @@ def test_the_broker_going_away_while_confirms_are_awaited_marks_only_what_was_ac
     marked sent only if its ack was read, the others stay pending at no cost."""
     queue = make_queue(POST_DELETED)
     events = [append(POST_DELETED) for _ in range(20)]
-    url = relay_config.broker_url.replace("127.0.0.1:5672", f"127.0.0.1:{broker_proxy.port}")
-    relay = OutboxRelay(
-        RelayConfig(**{**vars(relay_config), "broker_url": url, "confirm_timeout": 2.0})
-    )
+    relay = proxied_relay(relay_config, broker_proxy)
     publisher = relay.publisher
-    publisher._ensure()
     drain_events = publisher._connection.drain_events
 
     def cut_then_drain(**kwargs):
