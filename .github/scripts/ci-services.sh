@@ -4,6 +4,7 @@
 #   ci-services.sh install   Debian's chromium, socat and psql tools
 #                            nginx (the gateway)  # [stage 1]
 #                            rabbitmq-server (the event broker)  # [stage 3]
+#                            wrk and httperf (make compare, run end to end)  # [stage 4]
 #   ci-services.sh start     127.0.0.1:5432 forwarded to $POSTGRES_SERVICE_HOST:5432
 #                            RabbitMQ on 127.0.0.1:5672 (guest/guest)  # [stage 3]
 set -euo pipefail
@@ -17,6 +18,7 @@ install() {
     packages=(chromium socat postgresql-client)
     packages+=(nginx)  # [stage 1]
     packages+=(rabbitmq-server)  # [stage 3]
+    packages+=(wrk httperf)  # [stage 4]
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
     /usr/bin/chromium --version
