@@ -15,8 +15,8 @@ deterministic, and every stage's tree is that stage and runs.
    lint`, `make test` (every suite of the tree, browser and system tests
    included; its contract suite and browser test start the tree's last
    stage, that stage), and `make up` (the embedded profile, on free ports
-   and a data folder of its own) serving the stage: every process up, the post list answered where
-   the stage serves it, then stopped. The last stage's `make up` is tried
+   and a data folder of its own) serving the stage: every process up, the
+   post list answered where the stage serves it, then stopped. The last stage's `make up` is tried
    from the checked-out commit itself.
 
     python -m stages.verify                      # everything (what CI runs)
