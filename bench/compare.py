@@ -438,7 +438,8 @@ def document(args: argparse.Namespace, run: Run, footprints: dict) -> dict:
                     else f" Comments endpoints: {SECANTUS_NOTE}."
                 )
                 + " Hops: components whose logs carry a request's X-Request-ID. Event lag: "
-                "a comment's 201 to the posts service's comment_count counting it. Drills: "
+                "a comment's created_at (stamped before its insert) to the posts service's "
+                "comment_count counting it. Drills: "
                 "every stack under the same steady load while a part of stage 4 is killed "
                 "or paused; the monolith gets the equivalent where it has one."
             ),

@@ -1,7 +1,7 @@
-"""Event lag in `make compare`, async mode only: from a comment's commit (its
-201) to the posts service's comment_count counting it, at a fixed rate, open
-loop (bench/events.py's writers), with bench/events.py's Poller (reads the
-count every 5 ms and remembers when each value was first seen). The
+"""Event lag in `make compare`, async mode only: from a comment's write (its
+created_at) to the posts service's comment_count counting it, at a fixed
+rate, open loop (bench/events.py's writers), with bench/events.py's Poller
+(reads the count every 5 ms and remembers when each value was first seen). The
 synchronous stacks have no lag to measure: their count is read in the
 request. The CPU the stack used meanwhile, by component, says what the rate
 asks of the machine (a saturated machine's lag is its queues')."""

@@ -9,9 +9,10 @@ service; each one's
 comment.created travels comments outbox -> relay (publisher confirms) ->
 blog.events -> posts consumer -> inbox + counter. A poller reads the post's
 comment_count at the posts service, and the lag of a comment is the time from
-its 201 (its commit) to the first read that counts it (the k-th 201 against
-the count reaching k). Then a burst, as fast as the writers go, gives the
-throughput of the whole path.
+its write to the first read that counts it: the k-th comment by created_at
+(stamped by the comments service just before its insert) against the count
+reaching k. Then a burst, as fast as the writers go, gives the throughput of
+the whole path.
 
     .venv/bin/python bench/events.py [--rate 100] [--seconds 15] [--burst 1000] [--writers 8]
 
@@ -88,10 +89,26 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
+# time.monotonic() minus the wall clock, to put a server's timestamp on the
+# clock the poller reads (the same machine's clock, over a run of minutes).
+_MONOTONIC_MINUS_WALL = time.monotonic() - time.time()
+
+
+def written_at(created_at: str) -> float:
+    """A comment's ``created_at`` (ISO 8601, ms) on time.monotonic()'s clock."""
+    return datetime.fromisoformat(created_at).timestamp() + _MONOTONIC_MINUS_WALL
+
+
 def write(session, url: str, n: int) -> float:
+    """Creates comment ``n``; returns when it was written: its created_at,
+    which the service stamps (truncated to the ms) before the insert that
+    commits it. Not the 201's arrival: with several writes in flight, an
+    event can be counted before its 201 reaches the client, while nothing
+    can be counted before the comment exists, so a lag from created_at is
+    never negative, and at most the insert's time (and 1 ms) too long."""
     response = session.post(url, json={"body": f"comment {n}"}, timeout=10)
     response.raise_for_status()
-    return time.monotonic()
+    return written_at(response.json()["created_at"])
 
 
 def open_loop_writes(
@@ -100,8 +117,9 @@ def open_loop_writes(
     """Creates comments ``first`` .. ``first + total - 1`` at ``url`` at
     ``rate``/s (``math.inf``: at once), open loop: comment i is sent at
     start + i / rate whatever the earlier ones take (up to ``writers`` in
-    flight), so a slow answer does not lower the rate. Returns the times of
-    the 201s, in order, and the seconds the whole took. ``progress(done)`` is
+    flight), so a slow answer does not lower the rate. Returns when each
+    comment was written (``write``), in order, and the seconds the whole
+    took. ``progress(done)`` is
     called every tenth."""
     local = threading.local()
     done = 0
@@ -127,8 +145,9 @@ def open_loop_writes(
 
 
 def lags_ms(committed: list[float], first_seen: dict[int, float], offset: int) -> list[float]:
-    """The k-th 201 against the first read that counted ``offset + k`` (the
-    counter goes up by one per event, in whatever order they arrive)."""
+    """The k-th comment written against the first read that counted
+    ``offset + k`` (the counter goes up by one per event, in whatever order
+    they arrive; when k are counted, at least k were written before)."""
     return [
         (first_seen[offset + k] - done) * 1000
         for k, done in enumerate(committed, start=1)

@@ -579,12 +579,15 @@ def test_faults_table_explanations_and_charts(bench):
 
 @pytest.fixture
 def local_server():
-    """A local HTTP server: 201 with the request id as id for a POST, 503 for
-    /down, an answer after 0.4 s for /slow, else 200 with a comment_count."""
+    """A local HTTP server: 201 with the request id as id and the time as
+    created_at (ms, truncated, as the comments service stamps it) for a
+    POST, 503 for /down, an answer after 0.4 s for /slow..., else 200 with
+    a comment_count."""
     import http.server
     import json
     import threading
     import time
+    from datetime import UTC, datetime
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
@@ -594,7 +597,17 @@ def local_server():
 
         def do_POST(self):
             self.rfile.read(int(self.headers["Content-Length"]))
-            self._answer(201, {"id": self.headers["X-Request-ID"]})
+            now = datetime.now(UTC)
+            created_at = now.replace(microsecond=now.microsecond // 1000 * 1000)
+            if self.path.startswith("/slow"):
+                time.sleep(0.4)  # stamped, then answered late
+            self._answer(
+                201,
+                {
+                    "id": self.headers["X-Request-ID"],
+                    "created_at": created_at.isoformat().replace("+00:00", "Z"),
+                },
+            )
 
         def _answer(self, status, body):
             data = json.dumps(body).encode()
@@ -687,11 +700,12 @@ def test_a_stack_that_does_not_come_back_is_reported_not_counted_as_lost(bench):
     assert row.split()[6:8] == ["0", "0"]  # lost, unacknowledged: not counted
 
 
-def test_the_kth_201_is_paired_with_the_count_reaching_k(bench):
-    """Writes answered out of order (several in flight): the lag of the k-th
-    201 in time is the first read that counted k, past what was there first."""
+def test_the_kth_comment_written_is_paired_with_the_count_reaching_k(bench):
+    """Events counted out of order (several writes in flight): the lag of the
+    k-th comment written is the first read that counted k, past what was
+    there first."""
     events = importlib.import_module("events")
-    committed = [10.0, 10.1, 10.3]  # sorted times of the 201s
+    committed = [10.0, 10.1, 10.3]  # sorted times the comments were written
     first_seen = {1: 9.0, 2: 10.05, 3: 10.25, 4: 10.3}  # count 1: the comment before
     lags = events.lags_ms(committed, first_seen, offset=1)
     assert [round(lag, 6) for lag in lags] == [50.0, 150.0, 0.0]
@@ -699,13 +713,46 @@ def test_the_kth_201_is_paired_with_the_count_reaching_k(bench):
     assert len(events.lags_ms(committed, {1: 9.0, 2: 10.05}, offset=1)) == 1
 
 
-def test_open_loop_writes_send_each_when_due_and_return_the_201s_in_order(bench, local_server):
+def test_a_created_at_is_put_on_the_monotonic_clock(bench):
+    import time
+
+    events = importlib.import_module("events")
+    earlier = events.written_at("2026-12-01T08:55:20.470Z")
+    assert events.written_at("2026-12-01T08:55:20.720+00:00") - earlier == pytest.approx(0.25)
+    # Now, in the wall clock's terms, is now on the monotonic clock.
+    from datetime import UTC, datetime
+
+    assert events.written_at(datetime.now(UTC).isoformat()) == pytest.approx(
+        time.monotonic(), abs=0.05
+    )
+
+
+def test_a_write_is_timed_by_its_created_at_not_by_its_201(bench, local_server):
+    import time
+
+    import requests
+
+    events = importlib.import_module("events")
+    sent = time.monotonic()
+    written = events.write(requests.Session(), f"{local_server}/slow/comments/", 1)
+    answered = time.monotonic()
+    assert answered - sent >= 0.4
+    assert sent - 0.002 <= written <= sent + 0.2  # stamped on arrival, not 0.4 s later
+
+
+def test_open_loop_writes_send_each_when_due_and_return_when_written_in_order(bench, local_server):
+    import time
+
     events = importlib.import_module("events")
     seen: list[int] = []
+    started = time.monotonic()
     committed, took = events.open_loop_writes(
         f"{local_server}/comments/", 50.0, 20, writers=4, progress=seen.append
     )
     assert len(committed) == 20
     assert committed == sorted(committed)
+    # Times on the monotonic clock, within the run (created_at truncates to the ms).
+    assert started - 0.002 <= committed[0]
+    assert committed[-1] <= time.monotonic()
     assert took >= 19 / 50  # the last was not sent before it was due
     assert seen == [2, 4, 6, 8, 10, 12, 14, 16, 18, 20]
