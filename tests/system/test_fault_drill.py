@@ -44,9 +44,10 @@ from tests.system.fault_drill import SCENARIOS, WRITES
 
 # Deadlines (scaled by TEST_TIME_SCALE): for the events of a healthy stack,
 # and for a part started again to catch up (the relays back off up to 30 s
-# while the broker is down; a consumer starts Celery first).
+# while the broker is down, so one can sleep 30 s after it is back, and
+# Celery's reconnect intervals grow too; a consumer starts Celery first).
 SETTLE_S = 30.0
-CATCH_UP_S = 60.0
+CATCH_UP_S = 90.0
 A_POST = {"title": "written while a part is down", "body": "b"}
 
 
@@ -117,11 +118,24 @@ class Drill:
         return Seen(response.json()["count"] if response.status_code == 200 else None, detail)
 
     def post_with_one_comment(self) -> str:
-        """P: a post with one comment, counted (the events flow before any fault)."""
+        """P: a post with one comment, counted and its event acked (the events
+        flow before any fault)."""
+        consumer_log = self.stack.log_dir / "posts-consumer.log"
+        seen_before = consumer_log.stat().st_size
         post_id = self.new_post("P")
         status, _ = self.comment(post_id, "the first")
         assert status.value == 201, f"a comment on the healthy stack: {status.detail}"
         self.wait(lambda: self.comment_count(post_id).value == 1, SETTLE_S, "P counted (1)")
+
+        # Counted is committed; the ack comes next, and "bus.applied" is logged
+        # after it. A consumer killed in between gets the event again (its
+        # inbox drops it), one message more in its queue than the drill says.
+        def acked() -> bool:
+            with consumer_log.open("rb") as log:
+                log.seek(seen_before)
+                return any(b"bus.applied" in line and b"comment.created" in line for line in log)
+
+        self.wait(acked, SETTLE_S, "P's comment.created acked by the posts consumer")
         return post_id
 
     def caught_up(self, post_id: str, deadline_s: float) -> Seen:
