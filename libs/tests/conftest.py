@@ -136,12 +136,16 @@ class FlakyBrokerProxy:
     """A TCP proxy to the broker that a test can cut and restore: the broker 'goes down'.
 
     The shared RabbitMQ itself is never stopped; only this test's connections break.
+    `hold_answers` stops what the broker sends from reaching the client (until
+    `cut` or `close`): a cut then finds nothing of it on the client's side.
     """
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
         self.up = True
         self._closed = False
+        self._answering = threading.Event()
+        self._answering.set()
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         self._server = socket.create_server(("127.0.0.1", 0))
@@ -170,17 +174,25 @@ class FlakyBrokerProxy:
             upstream.settimeout(None)
             with self._lock:
                 self._sockets += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+            for source, sink, gate in (
+                (client, upstream, None),
+                (upstream, client, self._answering),
+            ):
+                threading.Thread(target=self._pipe, args=(source, sink, gate), daemon=True).start()
 
     @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(source: socket.socket, sink: socket.socket, gate: threading.Event | None) -> None:
         with contextlib.suppress(OSError):
             while chunk := source.recv(65536):
+                if gate is not None:
+                    gate.wait()
                 sink.sendall(chunk)
         for end in (source, sink):
             with contextlib.suppress(OSError):
                 end.shutdown(socket.SHUT_RDWR)
+
+    def hold_answers(self) -> None:
+        self._answering.clear()
 
     def cut(self) -> None:
         self.up = False
@@ -190,6 +202,7 @@ class FlakyBrokerProxy:
             with contextlib.suppress(OSError):
                 end.shutdown(socket.SHUT_RDWR)
             end.close()
+        self._answering.set()  # what was held goes nowhere: its sockets are closed
 
     def restore(self) -> None:
         self.up = True
