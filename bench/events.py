@@ -119,8 +119,7 @@ def open_loop_writes(
     start + i / rate whatever the earlier ones take (up to ``writers`` in
     flight), so a slow answer does not lower the rate. Returns when each
     comment was written (``write``), in order, and the seconds the whole
-    took. ``progress(done)`` is
-    called every tenth."""
+    took. ``progress(done)`` is called every tenth."""
     local = threading.local()
     done = 0
     lock = threading.Lock()
